@@ -1,0 +1,72 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+# Both create .venv when it is missing and install everything the project needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch and torchvision come first, from their own spec: on the project's machines
+# these exact releases lie on local disk (a CUDA build that also runs on the CPU).
+# Elsewhere, override it, e.g. `make test TORCH_SPEC="torch torchvision"`.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
+
+.PHONY: install data demo test test-all lint format docs bench bench-training \
+	bench-pruning bench-inference bench-rnn bench-search clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e ".[test,dask,lint]"
+	touch $@
+
+# Real Fashion-MNIST offline: Debian's package, where this machine allows apt-get.
+# Optional: tests skip what needs it, benchmarks say how to get it.
+data:
+	@if [ ! -d $(FASHION_MNIST) ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+		|| echo "note: could not install dataset-fashion-mnist; Fashion-MNIST benchmarks will need --root"; \
+	fi
+
+demo: install data
+	$(BIN)/python -m sksparse demo
+
+test: install data
+	$(PYTEST) -q
+
+test-all: install data
+	$(PYTEST) -q -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check sksparse tests benchmarks examples
+	$(BIN)/ruff format --check sksparse tests benchmarks examples
+
+format: install
+	$(BIN)/ruff format sksparse tests benchmarks examples
+	$(BIN)/ruff check --fix sksparse tests benchmarks examples
+
+docs: install
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+bench: bench-training
+
+bench-training: install data
+	$(BIN)/python benchmarks/training.py
+
+bench-pruning: install data
+	$(BIN)/python benchmarks/pruning.py
+
+bench-inference: install
+	$(BIN)/python benchmarks/inference.py
+
+bench-rnn: install
+	$(BIN)/python benchmarks/rnn_structure.py
+
+bench-search: install data
+	$(BIN)/python benchmarks/search.py
+
+clean:
+	rm -rf $(VENV) docs/_build docs/auto_examples .pytest_cache .ruff_cache

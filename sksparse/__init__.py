@@ -1,0 +1,27 @@
+"""sksparse: sparse neural networks as first-class scikit-learn estimators.
+
+The estimators are imported lazily (PEP 562), so that ``import sksparse.nn`` and
+``import sksparse.graphs`` stay free of scikit-learn and skorch, as the layering
+in ``STYLE.md`` requires.
+"""
+
+import importlib
+
+__version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "SparseMLPClassifier": "sksparse.estimators",
+    "SparseMLPRegressor": "sksparse.estimators",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sksparse' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,99 @@
+import copy
+import io
+import pickle
+
+import pytest
+import torch
+
+from sksparse.nn import MaskedLinear, clear_optimizer_state
+
+
+def _random_mask(shape, density, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(shape, generator=g) < density).float()
+
+
+def test_mask_is_a_persistent_buffer_saved_in_state_dict():
+    layer = MaskedLinear(5, 3, mask=_random_mask((3, 5), 0.5))
+    state = layer.state_dict()
+    assert "mask" in state and "weight" in state
+    fresh = MaskedLinear(5, 3)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.mask, layer.mask)
+    assert torch.equal(fresh.weight, layer.weight)
+
+
+def test_masked_weights_are_zero_and_properties_count_them():
+    mask = torch.tensor([[1, 0, 1], [0, 1, 0]])
+    layer = MaskedLinear(3, 2, mask=mask)
+    assert torch.all(layer.weight[mask == 0] == 0)
+    assert layer.n_nonzero == 3
+    assert layer.density == pytest.approx(0.5)
+    assert layer.sparsity == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True),
+        lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01),
+        lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1),
+        lambda p: torch.optim.RMSprop(p, lr=0.01, momentum=0.5),
+    ],
+    ids=["sgd-momentum-wd", "sgd-nesterov", "adam-wd", "adamw", "rmsprop"],
+)
+def test_optimizers_never_revive_a_masked_weight(make_optimizer):
+    torch.manual_seed(0)
+    layer = MaskedLinear(20, 10, mask=_random_mask((10, 20), 0.3))
+    optimizer = make_optimizer(layer.parameters())
+    X, y = torch.randn(64, 20), torch.randn(64, 10)
+    for step in range(30):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(layer(X), y).backward()
+        optimizer.step()
+        if step == 10:  # prune more mid-training, with optimizer state present
+            new_mask = layer.mask * _random_mask((10, 20), 0.5, seed=1)
+            layer.set_mask(new_mask)
+            clear_optimizer_state(optimizer, layer)
+        assert torch.all(layer.weight[layer.mask == 0] == 0), f"step {step}"
+
+
+def test_set_mask_keeps_the_buffer_object():
+    layer = MaskedLinear(4, 4)
+    buffer = layer.mask
+    layer.set_mask(torch.eye(4))
+    assert layer.mask is buffer
+    assert layer.n_nonzero == 4
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (4, 3, 1), (12,)])
+def test_mask_of_the_wrong_shape_is_a_clear_error(shape):
+    with pytest.raises(ValueError, match=r"mask must have the weight's shape \(4, 3\)"):
+        MaskedLinear(3, 4, mask=torch.ones(shape))
+
+
+def test_mask_with_values_other_than_0_and_1_is_rejected():
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        MaskedLinear(2, 2, mask=torch.full((2, 2), 0.5))
+
+
+def test_masked_layer_deepcopies_pickles_and_moves():
+    layer = MaskedLinear(6, 2, mask=_random_mask((2, 6), 0.5))
+    clone = copy.deepcopy(layer)
+    assert torch.equal(clone.mask, layer.mask)
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    restored = pickle.loads(pickle.dumps(layer))
+    assert torch.equal(restored(torch.ones(1, 6)), layer(torch.ones(1, 6)))
+    moved = layer.to(torch.float64)
+    assert moved.mask.dtype == torch.float64
+
+
+def test_sparse_initialisation_keeps_the_pre_activation_scale():
+    torch.manual_seed(0)
+    dense = MaskedLinear(1000, 200)
+    sparse = MaskedLinear(1000, 200, mask=_random_mask((200, 1000), 0.02))
+    X = torch.randn(256, 1000)
+    ratio = sparse(X).std() / dense(X).std()
+    assert 0.5 < ratio < 2.0
