@@ -1,0 +1,16 @@
+"""Random-graph priors, graph-to-network mappings and structural analysis.
+
+Pure functions on graphs and arrays (networkx, numpy, scipy): nothing here
+imports scikit-learn, skorch or torch.
+"""
+
+from sksparse.graphs._mapping import interleaved_order, prior_masks, to_layered_dag
+from sksparse.graphs._priors import PRIORS, make_prior
+
+__all__ = [
+    "PRIORS",
+    "interleaved_order",
+    "make_prior",
+    "prior_masks",
+    "to_layered_dag",
+]
