@@ -4,13 +4,16 @@ Pure functions on graphs and arrays (networkx, numpy, scipy): nothing here
 imports scikit-learn, skorch or torch.
 """
 
+from sksparse.graphs._features import FEATURE_NAMES, structural_features
 from sksparse.graphs._mapping import interleaved_order, prior_masks, to_layered_dag
 from sksparse.graphs._priors import PRIORS, make_prior
 
 __all__ = [
+    "FEATURE_NAMES",
     "PRIORS",
     "interleaved_order",
     "make_prior",
     "prior_masks",
+    "structural_features",
     "to_layered_dag",
 ]

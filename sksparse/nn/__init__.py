@@ -5,5 +5,15 @@ Nothing here imports scikit-learn or skorch.
 
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
+from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
 
-__all__ = ["DAGNetwork", "MaskedLinear", "SparseMLP", "clear_optimizer_state"]
+__all__ = [
+    "DAGNetwork",
+    "MaskedGRU",
+    "MaskedLSTM",
+    "MaskedLinear",
+    "MaskedRNN",
+    "SparseMLP",
+    "clear_optimizer_state",
+    "tile_gates",
+]

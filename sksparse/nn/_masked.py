@@ -163,15 +163,29 @@ def clear_optimizer_state(optimizer, module):
     ----------
     optimizer : torch.optim.Optimizer
     module : torch.nn.Module
-        Every sub-module with a ``mask`` buffer and a ``weight`` is handled.
+        Every sub-module with a ``mask`` buffer and a ``weight`` is handled,
+        and every ``(weight, mask)`` pair a sub-module's
+        ``masked_parameters()`` yields (masked recurrent layers).
     """
     for sub in module.modules():
-        mask = getattr(sub, "mask", None)
-        if mask is None or not isinstance(mask, torch.Tensor):
-            continue
-        state = optimizer.state.get(sub.weight)
-        if not state:
-            continue
-        for value in state.values():
-            if isinstance(value, torch.Tensor) and value.shape == mask.shape:
-                value.mul_(mask.to(value.dtype))
+        for weight, mask in _masked_parameters(sub):
+            state = optimizer.state.get(weight)
+            if not state:
+                continue
+            for value in state.values():
+                if isinstance(value, torch.Tensor) and value.shape == mask.shape:
+                    value.mul_(mask.to(value.dtype))
+
+
+def _masked_parameters(sub):
+    """``(weight, mask)`` pairs of one module, not of its children.
+
+    Layers with several masked matrices (the masked recurrent layers) list
+    them in ``masked_parameters()``; others have one ``weight`` and ``mask``.
+    """
+    if hasattr(sub, "masked_parameters"):
+        return list(sub.masked_parameters())
+    mask = getattr(sub, "mask", None)
+    if mask is None or not isinstance(mask, torch.Tensor):
+        return []
+    return [(sub.weight, mask)]
