@@ -3,11 +3,14 @@
 Nothing here imports scikit-learn or skorch.
 """
 
+from sksparse.nn._compact import CompactLinear, CompressedNetwork, compress
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
 
 __all__ = [
+    "CompactLinear",
+    "CompressedNetwork",
     "DAGNetwork",
     "MaskedGRU",
     "MaskedLSTM",
@@ -15,5 +18,6 @@ __all__ = [
     "MaskedRNN",
     "SparseMLP",
     "clear_optimizer_state",
+    "compress",
     "tile_gates",
 ]

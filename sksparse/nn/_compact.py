@@ -1,0 +1,649 @@
+"""Compact inference form of sparse networks: fewer neurons, sparse storage.
+
+A masked network is as large and as slow as a dense one: its zeros are
+stored and multiplied. :func:`compress` turns it into a
+:class:`CompressedNetwork` that
+
+1. removes neurons that lost all their inputs (a constant, whose effect is
+   folded exactly into the biases of the layers that read it) or all their
+   outputs (nothing reads it), and input features that no weight reads;
+2. stores each remaining layer dense or in CSR form, by its density: only the
+   non-zeros and their indices are kept, so the pickled model grows with the
+   number of non-zeros and a sparse layer costs time in proportion to them.
+
+The compressed network computes in *feature-major* layout: activations are
+``(n_units, n_samples)`` matrices, so a CSR row of a layer meets contiguous
+rows of its input and the kernel streams them (the input is transposed once
+on entry and the output once on exit).
+
+Nothing here imports scikit-learn or skorch; numba, when installed, provides
+the fastest sparse kernel and is imported on first use only.
+"""
+
+import importlib.util
+import numbers
+import warnings
+
+import torch
+from torch import nn
+
+__all__ = ["CompactLinear", "CompressedNetwork", "compress", "DENSE_THRESHOLD"]
+
+# Largest density at which a layer is stored in CSR form rather than dense,
+# per sparse kernel. Measured crossovers on one core of an AMD EPYC (Zen 3)
+# with torch 2.14 and MKL at batch 256 and batch 1, layer shapes 784x300 and
+# 2000x2000 (benchmarks/inference.py, section "crossover"; the figures are in
+# benchmarks/results/inference.json).
+DENSE_THRESHOLD = {"numba": 0.3, "torch": 0.1}
+
+BACKENDS = ("auto", "numba", "torch")
+LAYOUTS = ("auto", "dense", "csr")
+
+# Element-wise modules a compressed network can apply between its layers:
+# each maps a unit's pre-activation to its activation on its own, which is
+# what folding a constant neuron into the next bias needs.
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.Softplus,
+    nn.Softsign,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.Hardswish,
+    nn.Hardshrink,
+    nn.Softshrink,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
+    nn.Threshold,
+)
+# Modules that are the identity at inference time.
+INFERENCE_IDENTITY = (
+    nn.Identity,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
+)
+
+
+# -- sparse kernels ------------------------------------------------------------
+def _spmm_kernel(crow, col, val, bias, x, out):
+    """``out = W @ x + bias[:, None]`` for CSR ``W`` and row-major ``x``.
+
+    Each non-zero ``W[r, c]`` adds ``W[r, c] * x[c, :]`` to ``out[r, :]``: an
+    axpy over the samples, contiguous in both operands, which LLVM vectorises.
+    """
+    n_rows = crow.shape[0] - 1
+    n_cols = x.shape[1]
+    for r in range(n_rows):
+        b = bias[r]
+        for j in range(n_cols):
+            out[r, j] = b
+        for k in range(crow[r], crow[r + 1]):
+            v = val[k]
+            c = col[k]
+            for j in range(n_cols):
+                out[r, j] += v * x[c, j]
+
+
+def _spmv_kernel(crow, col, val, bias, x, out):
+    """``out = W @ x + bias`` for CSR ``W`` and a vector ``x`` (batch 1)."""
+    n_rows = crow.shape[0] - 1
+    for r in range(n_rows):
+        acc = bias[r]
+        for k in range(crow[r], crow[r + 1]):
+            acc += val[k] * x[col[k]]
+        out[r] = acc
+
+
+_NUMBA_KERNELS = None
+
+
+def _numba_kernels():
+    """Compile (or load from numba's cache) the sparse kernels on first use."""
+    global _NUMBA_KERNELS
+    if _NUMBA_KERNELS is None:
+        import numba
+
+        # "contract" lets LLVM fuse multiply-adds; no "nnan"/"ninf", so NaN
+        # and inf still propagate as in the masked model.
+        jit = numba.njit(
+            nogil=True, cache=True, boundscheck=False, fastmath={"contract"}
+        )
+        _NUMBA_KERNELS = (jit(_spmm_kernel), jit(_spmv_kernel))
+    return _NUMBA_KERNELS
+
+
+def numba_available():
+    """Whether numba, the fastest sparse kernel here, can be imported."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _resolve_backend(backend):
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        return "numba" if numba_available() else "torch"
+    if backend == "numba" and not numba_available():
+        raise ImportError(
+            "backend='numba' needs numba (pip install numba); "
+            "backend='torch' uses torch.sparse instead."
+        )
+    return backend
+
+
+# -- compact layers ------------------------------------------------------------
+class CompactLinear(nn.Module):
+    """An inference-only linear layer in feature-major layout, dense or CSR.
+
+    Computes ``W @ h + b[:, None]`` for ``h`` of shape
+    ``(in_features, n_samples)``.
+
+    Parameters
+    ----------
+    weight : torch.Tensor of shape (out_features, in_features)
+        Dense weights; zeros are not stored in the CSR layout.
+    bias : torch.Tensor of shape (out_features,)
+    layout : {"dense", "csr"}, default="dense"
+    backend : {"numba", "torch"}, default="torch"
+        Kernel of the CSR layout: numba's (fastest on CPU) or
+        ``torch.sparse.addmm`` (also on GPU).
+
+    Attributes
+    ----------
+    nnz : int
+        Number of stored weights (all of them for the dense layout).
+    """
+
+    def __init__(self, weight, bias, layout="dense", backend="torch"):
+        super().__init__()
+        if layout not in ("dense", "csr"):
+            raise ValueError(f"layout must be 'dense' or 'csr', got {layout!r}.")
+        weight = weight.detach()
+        self.out_features, self.in_features = (int(n) for n in weight.shape)
+        self.layout = layout
+        self.backend = backend
+        self.register_buffer("bias", bias.detach().to(weight.dtype).clone())
+        if layout == "dense":
+            self.register_buffer("weight", weight.clone().contiguous())
+        else:
+            # int32 indices: half the file size of int64, and as fast.
+            nonzero = weight != 0
+            crow = torch.zeros(self.out_features + 1, dtype=torch.int32)
+            crow[1:] = torch.cumsum(nonzero.sum(dim=1), 0)
+            self.register_buffer("crow_indices", crow)
+            self.register_buffer(
+                "col_indices", torch.nonzero(nonzero)[:, 1].to(torch.int32)
+            )
+            self.register_buffer("values", weight[nonzero].clone())
+        self._csr = None
+
+    @property
+    def nnz(self):
+        if self.layout == "dense":
+            return self.weight.numel()
+        return self.values.numel()
+
+    @property
+    def density(self):
+        size = self.out_features * self.in_features
+        return self.nnz / size if size else 1.0
+
+    def dense_weight(self):
+        """The weight matrix as a dense tensor (for inspection and tests)."""
+        if self.layout == "dense":
+            return self.weight
+        return self._torch_csr().to_dense()
+
+    def _torch_csr(self):
+        csr = self._csr
+        if csr is None or csr.device != self.values.device:
+            with warnings.catch_warnings():
+                # torch warns that sparse CSR support is "in beta" on first use.
+                warnings.simplefilter("ignore", UserWarning)
+                csr = torch.sparse_csr_tensor(
+                    self.crow_indices,
+                    self.col_indices,
+                    self.values,
+                    (self.out_features, self.in_features),
+                    check_invariants=False,
+                )
+            self._csr = csr
+        return csr
+
+    def forward(self, h):
+        if self.layout == "dense":
+            return torch.addmm(self.bias.unsqueeze(1), self.weight, h)
+        if self.backend == "numba" and h.device.type == "cpu":
+            return self._forward_numba(h)
+        return torch.sparse.addmm(self.bias.unsqueeze(1), self._torch_csr(), h)
+
+    def _forward_numba(self, h):
+        spmm, spmv = _numba_kernels()
+        h = h.detach().contiguous()
+        out = torch.empty(self.out_features, h.shape[1], dtype=h.dtype)
+        args = (
+            self.crow_indices.numpy(),
+            self.col_indices.numpy(),
+            self.values.numpy(),
+            self.bias.numpy(),
+        )
+        if h.shape[1] == 1:
+            spmv(*args, h.numpy()[:, 0], out.numpy()[:, 0])
+        else:
+            spmm(*args, h.numpy(), out.numpy())
+        return out
+
+    def _apply(self, fn, *args, **kwargs):
+        self._csr = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):
+        # The cached torch CSR tensor views the buffers: never pickle it twice.
+        state = super().__getstate__().copy()
+        state["_csr"] = None
+        return state
+
+    def extra_repr(self):
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"layout={self.layout!r}, nnz={self.nnz}, density={self.density:.3f}"
+        )
+
+
+class CompressedNetwork(nn.Module):
+    """A feed-forward network in compact inference form (see :func:`compress`).
+
+    Blocks of units are numbered: block 0 is the (kept) input features and
+    block ``i + 1`` the output of layer ``i``. Layer ``i`` reads the
+    concatenation of the blocks ``reads[i]``; the last layer's block is the
+    network's output.
+
+    Parameters
+    ----------
+    layers : list of CompactLinear
+    reads : list of tuple of int
+        The blocks each layer reads.
+    activations : list of nn.Module or None
+        Applied to each layer's output.
+    n_features_in : int
+        Number of input features of the original network.
+    input_features : sequence of int or None, default=None
+        Indices of the input features the network reads; ``None`` for all.
+    flatten : bool, default=False
+        Flatten inputs of more than two dimensions first (as ``nn.Flatten``).
+
+    Attributes
+    ----------
+    input_features : torch.Tensor or None
+        Kept input feature indices (a buffer).
+    removed_units : list of int
+        Number of neurons removed from each block of the original network
+        (the input features first).
+
+    Notes
+    -----
+    Inference only: the forward pass runs without autograd and in eval
+    semantics (dropout is the identity).
+    """
+
+    def __init__(
+        self,
+        layers,
+        reads,
+        activations,
+        n_features_in,
+        input_features=None,
+        flatten=False,
+    ):
+        super().__init__()
+        if not (len(layers) == len(reads) == len(activations)) or not layers:
+            raise ValueError("layers, reads and activations must be equally long.")
+        self.layers = nn.ModuleList(layers)
+        self.reads = [tuple(int(r) for r in rs) for rs in reads]
+        self.has_activation = [act is not None for act in activations]
+        self.activations = nn.ModuleList(
+            [nn.Identity() if act is None else act for act in activations]
+        )
+        self.n_features_in = int(n_features_in)
+        self.flatten = bool(flatten)
+        if input_features is None:
+            self.input_features = None
+        else:
+            self.register_buffer(
+                "input_features", torch.as_tensor(input_features, dtype=torch.long)
+            )
+        self.removed_units = []
+
+    @property
+    def n_outputs(self):
+        return self.layers[-1].out_features
+
+    @property
+    def nnz(self):
+        """Number of stored weights over all layers."""
+        return sum(layer.nnz for layer in self.layers)
+
+    def forward(self, X):
+        with torch.no_grad():
+            if self.flatten and X.ndim > 2:
+                X = X.flatten(1)
+            dtype = self.layers[0].bias.dtype
+            if X.dtype != dtype:
+                X = X.to(dtype)
+            if X.shape[-1] != self.n_features_in:
+                raise ValueError(
+                    f"X has {X.shape[-1]} features, the network expects "
+                    f"{self.n_features_in}."
+                )
+            h = X.T
+            if self.input_features is not None:
+                h = h.index_select(0, self.input_features)
+            blocks = [h.contiguous()]
+            for layer, reads, act, has_act in zip(
+                self.layers, self.reads, self.activations, self.has_activation
+            ):
+                if len(reads) == 1:
+                    inp = blocks[reads[0]]
+                elif reads:
+                    inp = torch.cat([blocks[r] for r in reads])
+                else:
+                    inp = blocks[0][:0]
+                out = layer(inp)
+                blocks.append(act(out) if has_act else out)
+            return blocks[-1].T.contiguous()
+
+
+# -- compression -----------------------------------------------------------------
+class _Stage:
+    """One linear layer of a feed-forward net: weights over its read blocks."""
+
+    def __init__(self, weight, bias, reads, activation):
+        self.weight = weight
+        self.bias = bias
+        self.reads = list(reads)
+        self.activation = activation
+
+
+def _effective_weight(linear):
+    weight = linear.weight.detach()
+    mask = getattr(linear, "mask", None)
+    if isinstance(mask, torch.Tensor):
+        weight = weight * mask.to(weight.dtype)
+    bias = linear.bias
+    if bias is None:
+        bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
+    return weight.cpu().clone(), bias.detach().cpu().to(weight.dtype).clone()
+
+
+def _is_elementwise(module):
+    if isinstance(module, nn.PReLU):
+        return module.num_parameters == 1
+    return isinstance(module, ELEMENTWISE)
+
+
+def _unroll(module):
+    for sub in module:
+        if isinstance(sub, nn.Sequential):
+            yield from _unroll(sub)
+        else:
+            yield sub
+
+
+def _sequential_stages(sequential):
+    """Stages of an ``nn.Sequential`` of Linear layers and element-wise maps."""
+    stages, pending, flatten = [], [], False
+    for sub in _unroll(sequential):
+        if isinstance(sub, nn.Linear):
+            if stages:
+                stages[-1].activation = _chain(pending)
+            elif pending:
+                raise TypeError(
+                    "compress needs a Linear layer before any activation, "
+                    f"got {type(pending[0]).__name__} first."
+                )
+            pending = []
+            weight, bias = _effective_weight(sub)
+            stages.append(_Stage(weight, bias, [len(stages)], None))
+        elif isinstance(sub, INFERENCE_IDENTITY):
+            continue
+        elif isinstance(sub, nn.Flatten) and not stages and not pending:
+            if sub.start_dim != 1 or sub.end_dim != -1:
+                raise TypeError("compress handles nn.Flatten(1, -1) only.")
+            flatten = True
+        elif _is_elementwise(sub):
+            pending.append(sub)
+        else:
+            raise TypeError(
+                "compress handles feed-forward stacks of nn.Linear layers and "
+                f"element-wise activations; cannot compress {type(sub).__name__}."
+            )
+    if not stages:
+        raise TypeError("compress found no nn.Linear layer in the module.")
+    stages[-1].activation = _chain(pending)
+    return stages, flatten
+
+
+def _chain(modules):
+    import copy
+
+    modules = [copy.deepcopy(m).eval() for m in modules]
+    if not modules:
+        return None
+    return modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+
+def _dag_stages(module):
+    """Stages of a :class:`~sksparse.nn.DAGNetwork`: layer i reads blocks 0..i."""
+    stages = []
+    activation = _chain([module.activation])
+    for i, layer in enumerate(module.hidden):
+        weight, bias = _effective_weight(layer)
+        stages.append(_Stage(weight, bias, range(i + 1), activation))
+    weight, bias = _effective_weight(module.output)
+    stages.append(_Stage(weight, bias, range(len(stages) + 1), None))
+    return stages
+
+
+def _stages_of(module):
+    from sksparse.nn._mlp import DAGNetwork, SparseMLP
+
+    if isinstance(module, SparseMLP):
+        return _sequential_stages(module.layers)
+    if isinstance(module, DAGNetwork):
+        return _dag_stages(module), False
+    if isinstance(module, nn.Sequential):
+        return _sequential_stages(module)
+    if isinstance(module, nn.Linear):
+        return _sequential_stages(nn.Sequential(module))
+    raise TypeError(
+        "compress takes a SparseMLP, a DAGNetwork, or an nn.Sequential of "
+        f"nn.Linear layers and element-wise activations; got {type(module).__name__}."
+    )
+
+
+def _block_slices(stage, sizes):
+    """``(block, slice)`` of each read block in the stage's weight columns."""
+    start, out = 0, []
+    for block in stage.reads:
+        out.append((block, slice(start, start + sizes[block])))
+        start += sizes[block]
+    if start != stage.weight.shape[1]:
+        raise ValueError(
+            f"a layer has {stage.weight.shape[1]} inputs but the blocks it reads "
+            f"hold {start} units; the layer sizes do not chain."
+        )
+    return out
+
+
+def _eliminate(stages, n_features):
+    """Fold constant neurons into biases, then find the neurons still needed.
+
+    Returns ``needed``: one boolean tensor per block (block 0: input
+    features). The stages' weights and biases are updated in place: the
+    columns of constant neurons are zeroed and their effect added to the bias.
+    """
+    sizes = [n_features] + [s.weight.shape[0] for s in stages]
+    n_blocks = len(sizes)
+    constant = [torch.zeros(n, dtype=torch.bool) for n in sizes]
+    value = [torch.zeros(n, dtype=torch.float64) for n in sizes]
+    # Forward: a neuron with no non-zero input outputs act(bias), a constant.
+    # Its contribution W[:, j] * act(b_j) to every reader joins the reader's
+    # bias, exactly; then the reader may itself have lost all its inputs.
+    for i, stage in enumerate(stages):
+        slices = _block_slices(stage, sizes)
+        bias = stage.bias.to(torch.float64)
+        for block, sl in slices:
+            if constant[block].any():
+                cols = torch.arange(sl.start, sl.stop)[constant[block]]
+                bias = (
+                    bias
+                    + stage.weight[:, cols].to(torch.float64)
+                    @ (value[block][constant[block]])
+                )
+                stage.weight[:, cols] = 0
+        stage.bias = bias.to(stage.weight.dtype)
+        if i == len(stages) - 1:
+            break  # the network's outputs stay, whatever they read
+        no_input = ~(stage.weight != 0).any(dim=1)
+        constant[i + 1] = no_input
+        if no_input.any():
+            b = stage.bias[no_input]
+            with torch.no_grad():
+                act = stage.activation(b) if stage.activation is not None else b
+            value[i + 1][no_input] = act.to(torch.float64)
+    # Backward: a neuron is needed if a needed neuron reads it.
+    needed = [torch.zeros(n, dtype=torch.bool) for n in sizes]
+    needed[-1][:] = True
+    for i in reversed(range(len(stages))):
+        rows = needed[i + 1]
+        if not rows.any():
+            continue
+        used = (stages[i].weight[rows] != 0).any(dim=0)
+        for block, sl in _block_slices(stages[i], sizes):
+            needed[block] |= used[sl]
+    assert len(needed) == n_blocks
+    return needed
+
+
+def _check_threshold(dense_threshold):
+    if dense_threshold is None:
+        return None
+    if isinstance(dense_threshold, bool) or not isinstance(
+        dense_threshold, numbers.Real
+    ):
+        raise TypeError(
+            f"dense_threshold must be a float, got {type(dense_threshold).__name__}."
+        )
+    if not 0.0 <= dense_threshold <= 1.0:
+        raise ValueError(f"dense_threshold must be in [0, 1], got {dense_threshold}.")
+    return float(dense_threshold)
+
+
+def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
+    """Turn a sparse feed-forward network into a compact, fast inference form.
+
+    Neurons that lost all their inputs are constants: their effect on the
+    layers that read them is folded exactly into those layers' biases.
+    Neurons that lost all their outputs, and input features that no weight
+    reads, are removed. Each remaining layer is stored dense or as CSR
+    (non-zeros and their indices only), whichever its density makes faster.
+
+    Parameters
+    ----------
+    module : SparseMLP, DAGNetwork, nn.Sequential or nn.Linear
+        The network, in eval semantics (dropout is dropped). An
+        ``nn.Sequential`` may hold ``nn.Linear`` (or ``MaskedLinear``)
+        layers, element-wise activations, dropout and a leading
+        ``nn.Flatten``. A weight counts as removed if its mask is 0 or it is
+        exactly zero.
+    layout : {"auto", "dense", "csr"}, default="auto"
+        ``"auto"`` stores a layer as CSR when its density (after neuron
+        removal) is at most ``dense_threshold``, dense otherwise.
+    backend : {"auto", "numba", "torch"}, default="auto"
+        Kernel of the CSR layers. ``"numba"`` (used by ``"auto"`` when numba
+        is installed) is the fastest on CPU; ``"torch"`` uses
+        ``torch.sparse.addmm`` (CPU and GPU).
+    dense_threshold : float, default=None
+        Largest density stored as CSR with ``layout="auto"``; ``None`` takes
+        the crossover measured for the backend (:data:`DENSE_THRESHOLD`).
+
+    Returns
+    -------
+    CompressedNetwork
+        Computes the same outputs as ``module`` (to float rounding).
+
+    See Also
+    --------
+    sksparse.estimators.compression_report : sizes, FLOPs and speed-ups.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sksparse.nn import SparseMLP, compress
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> masks = [(torch.rand(32, 10) < 0.1), (torch.rand(3, 32) < 0.3)]
+    >>> net = SparseMLP(10, (32,), 3, masks=masks).eval()
+    >>> small = compress(net)
+    >>> X = torch.randn(5, 10)
+    >>> torch.allclose(small(X), net(X), atol=1e-6)
+    True
+    >>> small.layers[0].in_features < 10  # features no weight reads are gone
+    True
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
+    backend = _resolve_backend(backend)
+    threshold = _check_threshold(dense_threshold)
+    if threshold is None:
+        threshold = DENSE_THRESHOLD[backend]
+    stages, flatten = _stages_of(module)
+    n_features = stages[0].weight.shape[1]
+    if stages[0].reads != [0]:
+        raise AssertionError("the first layer must read the input only")
+    needed = _eliminate(stages, n_features)
+
+    # New block numbers: input stays 0; a layer that lost every neuron goes.
+    new_block = {0: 0}
+    layers, reads, activations = [], [], []
+    sizes = [n_features] + [s.weight.shape[0] for s in stages]
+    for i, stage in enumerate(stages):
+        rows = needed[i + 1]
+        if not rows.any():
+            continue
+        cols, kept_reads = [], []
+        for block, sl in _block_slices(stage, sizes):
+            keep = needed[block]
+            if keep.any():
+                cols.append(torch.arange(sl.start, sl.stop)[keep])
+                kept_reads.append(new_block[block])
+        cols = torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long)
+        weight = stage.weight[rows][:, cols]
+        size = weight.numel()
+        density = int(weight.count_nonzero()) / size if size else 1.0
+        chosen = layout
+        if layout == "auto":
+            chosen = "csr" if size and density <= threshold else "dense"
+        if size == 0:
+            chosen = "dense"
+        layers.append(CompactLinear(weight, stage.bias[rows], chosen, backend))
+        reads.append(tuple(kept_reads))
+        activations.append(stage.activation)
+        new_block[i + 1] = len(layers)
+    kept = needed[0]
+    input_features = None if kept.all() else torch.nonzero(kept).flatten()
+    net = CompressedNetwork(
+        layers, reads, activations, n_features, input_features, flatten=flatten
+    )
+    net.removed_units = [int((~keep).sum()) for keep in needed]
+    return net.eval()

@@ -1,0 +1,291 @@
+"""Compact inference form: same predictions, fewer neurons, size ~ non-zeros."""
+
+import copy
+import io
+import pickle
+
+import joblib
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sksparse.nn import (
+    CompactLinear,
+    CompressedNetwork,
+    DAGNetwork,
+    MaskedLinear,
+    SparseMLP,
+    compress,
+)
+from sksparse.nn._compact import DENSE_THRESHOLD, numba_available
+
+BACKENDS = ["torch"] + (["numba"] if numba_available() else [])
+
+
+def _random_mlp(seed, sizes, density, activation="relu"):
+    gen = torch.Generator().manual_seed(seed)
+    masks = [
+        (torch.rand(n_out, n_in, generator=gen) < density).float()
+        for n_in, n_out in zip(sizes[:-1], sizes[1:])
+    ]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = SparseMLP(sizes[0], sizes[1:-1], sizes[-1], masks, activation=activation)
+        # Non-zero biases everywhere, so that constant neurons matter.
+        for layer in net.masked_layers:
+            layer.bias.data.normal_()
+    return net.eval()
+
+
+def _assert_same(compressed, module, X, atol=1e-5):
+    with torch.no_grad():
+        expected = module(X)
+    got = compressed(X)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=atol, rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.2, 0.05, 0.01, 0.002])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compressed_mlp_predicts_like_masked_model(backend, density, seed):
+    net = _random_mlp(seed, [40, 64, 32, 5], density)
+    X = torch.randn(17, 40, generator=torch.Generator().manual_seed(seed))
+    small = compress(net, backend=backend)
+    _assert_same(small, net, X)
+    _assert_same(small, net, X[:1])  # batch 1 takes the matrix-vector kernel
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_every_layout_predicts_the_same(backend, layout):
+    net = _random_mlp(3, [30, 50, 50, 4], 0.1, activation="tanh")
+    small = compress(net, layout=layout, backend=backend)
+    assert {layer.layout for layer in small.layers} == {layout}
+    _assert_same(small, net, torch.randn(9, 30))
+
+
+def test_auto_layout_follows_the_density_threshold():
+    masks = [torch.ones(20, 20), torch.zeros(20, 20)]
+    masks[1][:, 0] = 1  # every output reads hidden unit 0 only
+    net = SparseMLP(20, (20,), 20, masks=masks).eval()
+    # Hidden units 1..19 feed no one and go; what stays is dense.
+    small = compress(net, backend="torch")
+    assert [layer.layout for layer in small.layers] == ["dense", "dense"]
+    assert [layer.density for layer in small.layers] == [1.0, 1.0]
+    small = compress(net, backend="torch", dense_threshold=1.0)
+    assert all(layer.layout == "csr" for layer in small.layers)
+    small = compress(net, backend="torch", dense_threshold=0.0)
+    assert all(layer.layout == "dense" for layer in small.layers)
+
+
+def test_dense_threshold_default_is_per_backend():
+    net = _random_mlp(0, [200, 200, 3], DENSE_THRESHOLD["torch"] / 2)
+    small = compress(net, backend="torch")
+    assert small.layers[0].layout == "csr"
+    net = _random_mlp(0, [50, 50, 3], 0.9)
+    assert compress(net, backend="torch").layers[0].layout == "dense"
+
+
+def test_neuron_without_inputs_is_folded_into_next_bias_exactly():
+    # hidden unit 0 reads nothing: relu(2.0) = 2 reaches the output by w = 3;
+    # hidden unit 1 reads nothing and relu(-1) = 0; unit 2 is a real neuron.
+    first = MaskedLinear(2, 3, mask=torch.tensor([[0, 0], [0, 0], [1, 1]]))
+    second = MaskedLinear(3, 1)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[0, 0], [0, 0], [0.5, -0.25]]))
+        first.bias.copy_(torch.tensor([2.0, -1.0, 0.125]))
+        second.weight.copy_(torch.tensor([[3.0, 7.0, 2.0]]))
+        second.bias.copy_(torch.tensor([0.5]))
+    net = nn.Sequential(first, nn.ReLU(), second).eval()
+    small = compress(net, backend="torch", layout="dense")
+    assert small.removed_units == [0, 2, 0]
+    assert small.layers[0].out_features == 1
+    # 0.5 + 3 * relu(2) + 7 * relu(-1) = 6.5, exactly representable.
+    assert small.layers[1].bias.item() == 6.5
+    assert small.layers[1].dense_weight().tolist() == [[2.0]]
+    _assert_same(small, net, torch.randn(8, 2), atol=0)
+
+
+def test_constants_cascade_through_layers():
+    # Layer 1 reads nothing: every hidden neuron is a constant, so layer 2
+    # and then the output read only constants; no input feature is needed.
+    masks = [torch.zeros(6, 4), torch.ones(5, 6), torch.ones(3, 5)]
+    net = _random_mlp(0, [4, 6, 5, 3], 1.0, activation="tanh")
+    for layer, mask in zip(net.masked_layers, masks):
+        layer.set_mask(mask)
+    small = compress(net)
+    assert len(small.layers) == 1
+    assert small.layers[0].in_features == 0
+    assert small.input_features.numel() == 0
+    assert small.removed_units == [4, 6, 5, 0]
+    _assert_same(small, net, torch.randn(7, 4))
+    _assert_same(small, net, torch.randn(1, 4))
+
+
+def test_collapsed_middle_layer_removes_everything_before_it():
+    net = _random_mlp(4, [10, 8, 8, 8, 2], 0.7)
+    net.masked_layers[2].set_mask(torch.zeros(8, 8))  # layer 3 reads nothing
+    small = compress(net)
+    assert small.removed_units[:3] == [10, 8, 8]
+    _assert_same(small, net, torch.randn(5, 10))
+
+
+def test_neurons_without_outputs_and_unread_features_are_removed():
+    mask_in = torch.ones(4, 6)
+    mask_in[:, 5] = 0  # feature 5 is read by no one
+    mask_out = torch.ones(2, 4)
+    mask_out[:, 3] = 0  # hidden unit 3 feeds no one
+    net = SparseMLP(6, (4,), 2, masks=[mask_in, mask_out]).eval()
+    small = compress(net)
+    assert small.input_features.tolist() == [0, 1, 2, 3, 4]
+    assert small.removed_units == [1, 1, 0]
+    assert small.layers[0].out_features == 3
+    _assert_same(small, net, torch.randn(3, 6))
+
+
+def test_output_neurons_are_kept_even_without_inputs():
+    net = _random_mlp(0, [5, 5, 3], 1.0)
+    mask = torch.ones(3, 5)
+    mask[1] = 0
+    net.masked_layers[1].set_mask(mask)
+    small = compress(net)
+    assert small.n_outputs == 3
+    _assert_same(small, net, torch.randn(4, 5))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("seed", range(4))
+def test_compressed_dag_network_predicts_like_the_dag(backend, seed):
+    rng = np.random.default_rng(seed)
+    graph = nx.gnp_random_graph(25, 0.15, seed=seed, directed=True)
+    dag = nx.DiGraph([(u, v) for u, v in graph.edges if u < v])
+    dag.add_nodes_from(graph.nodes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = DAGNetwork(dag, n_features=12, n_outputs=3, activation="tanh")
+        for layer in net.masked_layers:
+            layer.bias.data.normal_()
+            keep = torch.as_tensor(rng.random(layer.mask.shape) < 0.6)
+            layer.set_mask(layer.mask * keep)
+    net.eval()
+    small = compress(net, backend=backend)
+    assert len(small.layers) <= len(net.masked_layers)
+    _assert_same(small, net, torch.randn(11, 12))
+    _assert_same(small, net, torch.randn(1, 12))
+
+
+def test_plain_sequential_with_zeros_and_assorted_modules():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(12, 16),
+        nn.GELU(),
+        nn.Dropout(0.5),
+        nn.Sequential(nn.Linear(16, 16), nn.LeakyReLU(0.1), nn.Tanh()),
+        nn.Linear(16, 3),
+        nn.Sigmoid(),
+    ).eval()
+    with torch.no_grad():
+        for layer in (net[1], net[4][0], net[5]):
+            layer.weight.mul_((torch.rand_like(layer.weight) < 0.3).float())
+    small = compress(net)
+    assert small.flatten
+    _assert_same(small, net, torch.randn(6, 3, 4))
+
+
+def test_linear_without_bias_and_single_linear():
+    torch.manual_seed(0)
+    layer = nn.Linear(8, 4, bias=False).eval()
+    _assert_same(compress(layer), layer, torch.randn(3, 8))
+    net = nn.Sequential(nn.Linear(8, 8, bias=False), nn.ReLU(), nn.Linear(8, 2))
+    _assert_same(compress(net.eval()), net, torch.randn(3, 8))
+
+
+@pytest.mark.parametrize(
+    "module, message",
+    [
+        (nn.Sequential(nn.Conv1d(1, 1, 3)), "Conv1d"),
+        (nn.Sequential(nn.Linear(3, 3), nn.Softmax(dim=1), nn.Linear(3, 2)), "Softmax"),
+        (nn.Sequential(nn.ReLU(), nn.Linear(3, 2)), "before any activation"),
+        (nn.Sequential(nn.ReLU()), "no nn.Linear"),
+        (nn.GRU(3, 3), "GRU"),
+    ],
+)
+def test_unsupported_modules_are_refused_by_name(module, message):
+    with pytest.raises(TypeError, match=message):
+        compress(module)
+
+
+def test_invalid_arguments_are_refused():
+    net = _random_mlp(0, [4, 4, 2], 0.5)
+    with pytest.raises(ValueError, match="layout"):
+        compress(net, layout="coo")
+    with pytest.raises(ValueError, match="backend"):
+        compress(net, backend="cuda")
+    with pytest.raises(ValueError, match="dense_threshold"):
+        compress(net, dense_threshold=1.5)
+    with pytest.raises(TypeError, match="dense_threshold"):
+        compress(net, dense_threshold="high")
+    with pytest.raises(ValueError, match="features"):
+        compress(net)(torch.randn(2, 5))
+
+
+def test_forward_casts_input_dtype_and_returns_no_graph():
+    net = _random_mlp(0, [6, 8, 2], 0.5)
+    small = compress(net)
+    X = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    out = small(X)
+    assert out.dtype == torch.float32 and not out.requires_grad
+    _assert_same(small, net, X.detach().float())
+
+
+def _file_size(obj):
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.tell()
+
+
+def test_joblib_file_size_grows_with_non_zeros_not_dense_size():
+    sizes = [784, 300, 100, 10]
+    dense = compress(_random_mlp(0, sizes, 1.0))
+    files = {}
+    for density in (0.2, 0.05, 0.01):
+        small = compress(_random_mlp(0, sizes, density))
+        files[density] = _file_size(small)
+        assert all(layer.layout == "csr" for layer in small.layers[:-1])
+    assert files[0.05] <= 0.15 * _file_size(dense)
+    # 4 bytes of value + 4 of column index per non-zero, and little else.
+    assert files[0.2] / files[0.01] > 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compressed_network_pickles_copies_and_predicts_the_same(backend):
+    net = _random_mlp(5, [20, 30, 3], 0.1)
+    small = compress(net, backend=backend)
+    X = torch.randn(6, 20)
+    expected = small(X)
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    for other in (
+        joblib.load(buffer),
+        pickle.loads(pickle.dumps(small)),
+        copy.deepcopy(small),
+    ):
+        assert isinstance(other, CompressedNetwork)
+        torch.testing.assert_close(other(X), expected)
+    assert small.to("cpu")(X).shape == (6, 3)
+
+
+def test_compact_linear_reports_its_storage():
+    weight = torch.tensor([[0.0, 1.0], [2.0, 0.0], [0.0, 0.0]])
+    layer = CompactLinear(weight, torch.zeros(3), layout="csr")
+    assert layer.nnz == 2 and layer.density == pytest.approx(1 / 3)
+    assert layer.crow_indices.dtype == torch.int32
+    torch.testing.assert_close(layer.dense_weight(), weight)
+    assert "layout='csr'" in repr(layer)
+    with pytest.raises(ValueError, match="layout"):
+        CompactLinear(weight, torch.zeros(3), layout="coo")
