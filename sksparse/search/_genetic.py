@@ -1,0 +1,850 @@
+"""Genetic search over sparse structures and hyper-parameters, with prediction.
+
+:class:`GeneticSearchCV` evolves a population of parameter settings by
+tournament selection, crossover and mutation (the pure functions of
+:mod:`sksparse.search._operators`), cross-validating each new individual with
+scikit-learn's ``_fit_and_score`` through joblib. A performance predictor can
+rank each generation's offspring from their untrained structure so that only
+the most promising are trained (Stier, Darji & Granitzer 2021). The state is
+checkpointed atomically after every generation.
+"""
+
+import math
+import numbers
+import os
+import time
+import warnings
+from numbers import Integral, Real
+
+import joblib
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import _fit_context, clone, is_classifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics._scorer import _MultimetricScorer
+from sklearn.model_selection import check_cv
+from sklearn.model_selection._search import BaseSearchCV
+from sklearn.model_selection._validation import _fit_and_score
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import _check_method_params, indexable
+
+from sksparse.search._checkpoint import read_checkpoint, write_checkpoint
+from sksparse.search._operators import elite_indices, tournament_select
+from sksparse.search._predictor import PerformancePredictor, candidate_graph
+from sksparse.search._space import LayerSizes, ParamSpace, PriorChoice
+
+__all__ = ["GeneticSearchCV"]
+
+
+# -- work done in the joblib workers ------------------------------------------
+def _histories(estimator, depth=0):
+    """skorch histories of the nets inside a fitted estimator."""
+    if depth > 6 or estimator is None:
+        return
+    attrs = getattr(estimator, "__dict__", {})
+    net = attrs.get("net_")
+    if net is not None and hasattr(net, "history"):
+        yield net.history
+    elif hasattr(estimator, "history") and "module_" in attrs:
+        yield estimator.history  # a bare skorch net
+    steps = getattr(estimator, "steps", None)
+    if steps:
+        yield from _histories(steps[-1][1], depth + 1)
+    for attr in ("estimator_", "best_estimator_"):
+        if attrs.get(attr) is not None:
+            yield from _histories(attrs[attr], depth + 1)
+
+
+def _training_record(estimator):
+    """Epochs trained and whether any training loss was non-finite."""
+    n_epochs, diverged, found = 0, False, False
+    for history in _histories(estimator):
+        found = True
+        n_epochs += len(history)
+        for row in history:
+            loss = row.get("train_loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                diverged = True
+    return (n_epochs if found else np.nan), diverged
+
+
+def _error_like(scores, error_score):
+    if isinstance(scores, dict):
+        return {name: error_score for name in scores}
+    return error_score
+
+
+def _fit_and_score_checked(estimator, X, y, *, error_score, **kwargs):
+    """``_fit_and_score`` that also fails an individual whose loss diverged.
+
+    A NaN or infinite training loss makes the scores meaningless (the argmax
+    of NaN logits is class 0): such a fit is recorded as failed and scores
+    ``error_score``, like one that raised.
+    """
+    result = _fit_and_score(
+        estimator, X, y, error_score=error_score, return_estimator=True, **kwargs
+    )
+    fitted = result.pop("estimator", None)
+    n_epochs, diverged = _training_record(fitted)
+    result["n_epochs"] = n_epochs
+    if diverged and result["fit_error"] is None:
+        message = (
+            "FloatingPointError: training diverged (non-finite training loss) "
+            f"with parameters {kwargs.get('parameters')!r}"
+        )
+        if error_score == "raise":
+            raise FloatingPointError(message)
+        result["fit_error"] = message
+        result["test_scores"] = _error_like(result["test_scores"], error_score)
+        if "train_scores" in result:
+            result["train_scores"] = _error_like(result["train_scores"], error_score)
+    return result
+
+
+# -- fingerprints for checkpoints ---------------------------------------------
+def _canonical(obj, depth=0):
+    """A stable, picklable description of ``obj`` for hashing.
+
+    scipy's frozen distributions carry numpy's global RandomState and
+    estimators may hold objects whose repr shows a memory address: neither
+    may enter a fingerprint that must be equal in a fresh process.
+    """
+    if depth > 12:
+        return type(obj).__qualname__
+    if obj is None or isinstance(obj, (bool, str, int, float, complex)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (np.random.RandomState, np.random.Generator)):
+        return type(obj).__qualname__
+    if isinstance(obj, dict):
+        return (
+            "dict",
+            tuple(
+                sorted(
+                    ((repr(k), _canonical(v, depth + 1)) for k, v in obj.items()),
+                    key=lambda kv: kv[0],
+                )
+            ),
+        )
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_canonical(v, depth + 1) for v in obj))
+    if isinstance(obj, np.ndarray):
+        return ("ndarray", joblib.hash(obj))
+    if hasattr(obj, "dist") and hasattr(obj, "ppf") and hasattr(obj, "args"):
+        return (
+            "distribution",
+            getattr(obj.dist, "name", type(obj.dist).__name__),
+            _canonical(obj.args, depth + 1),
+            _canonical(obj.kwds, depth + 1),
+        )
+    if isinstance(obj, LayerSizes):
+        return (
+            "LayerSizes",
+            obj.min_layers,
+            obj.max_layers,
+            obj.min_units,
+            obj.max_units,
+        )
+    if isinstance(obj, PriorChoice):
+        return ("PriorChoice", _canonical(obj.kinds, depth + 1))
+    if isinstance(obj, type):
+        return ("type", obj.__module__, obj.__qualname__)
+    if hasattr(obj, "get_params"):
+        try:
+            params = obj.get_params(deep=False)
+        except Exception:  # noqa: BLE001 - an odd estimator: fall back below
+            params = None
+        if params is not None:
+            return (
+                "estimator",
+                type(obj).__module__,
+                type(obj).__qualname__,
+                _canonical(params, depth + 1),
+            )
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return ("callable", getattr(obj, "__module__", ""), obj.__qualname__)
+    try:
+        return ("pickle", joblib.hash(obj))
+    except Exception:  # noqa: BLE001 - unpicklable: its type is all we know
+        return ("object", type(obj).__module__, type(obj).__qualname__)
+
+
+def _hash(obj):
+    return joblib.hash(_canonical(obj))
+
+
+class GeneticSearchCV(BaseSearchCV):
+    """Genetic search over structures and hyper-parameters, predictor-assisted.
+
+    A population of parameter settings (individuals) evolves over
+    ``generations``: each generation keeps the ``elitism`` best trained
+    individuals, fills the rest with offspring of tournament-selected parents
+    (crossover with probability ``crossover_rate``, then each gene mutated
+    with probability ``mutation_rate``) and cross-validates the new ones. The
+    fitness of an individual is its mean cross-validated score.
+
+    With a ``predictor``, once ``predictor_warmup`` individuals have been
+    trained, every generation's offspring are built without training, read as
+    graphs and ranked by the predictor; only the best ``screen_ratio`` of
+    them are trained, the others enter the population with their predicted
+    score as fitness. The predictor is re-fitted on all trained individuals
+    at the start of each generation, and predicted fitness is refreshed with
+    it.
+
+    Fits run through joblib (``n_jobs``), so a
+    ``joblib.parallel_config(backend="dask")`` block runs them on a Dask
+    cluster. With ``checkpoint`` set, the search's whole state is written
+    atomically after every generation and a later ``fit`` with the same
+    settings and data resumes from it.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        Cloned for every fit; a sksparse estimator (or a pipeline or
+        meta-estimator around one) when a predictor is used.
+    param_space : dict
+        ``{parameter name: gene}``: a list of choices, a scipy.stats frozen
+        distribution (``uniform``, ``loguniform``, ``randint``, ...),
+        :class:`~sksparse.search.LayerSizes` or
+        :class:`~sksparse.search.PriorChoice` (which sets ``<name>`` and
+        ``<name>_params``). See :class:`~sksparse.search.ParamSpace`.
+    population_size : int, default=10
+    generations : int, default=5
+        Number of generations, the random initial one included. A fit that
+        resumes a finished search's checkpoint with a larger value continues
+        it.
+    mutation_rate : float, default=0.2
+        Probability that each gene of an offspring mutates.
+    crossover_rate : float, default=0.5
+        Probability that two selected parents are recombined (otherwise both
+        are copied, then mutated).
+    tournament_size : int, default=3
+    elitism : int, default=1
+        Number of the best trained individuals copied unchanged into the next
+        generation (not re-evaluated). Must be below ``population_size``.
+    predictor : None, "structural" or regressor, default=None
+        ``None``: every individual is trained. ``"structural"``: a
+        :class:`~sksparse.search.PerformancePredictor` (structural features of
+        the graph plus the encoded hyper-parameters). A regressor: fitted on
+        a list of graphs and the scores, e.g.
+        :class:`~sksparse.estimators.StructuralRegressor` (structure only).
+    predictor_warmup : int, default=None
+        Number of successfully trained individuals before the predictor
+        screens; ``None`` means ``population_size`` (the initial generation).
+    screen_ratio : float, default=0.5
+        Fraction (in (0, 1]) of each generation's offspring that the predictor
+        lets through to training; at least one is always trained.
+    scoring : str, callable, list, tuple or dict, default=None
+        As for :class:`~sklearn.model_selection.GridSearchCV`. With several
+        metrics, ``refit`` names the one the search evolves for.
+    cv : int, cross-validation generator or iterable, default=3
+        The splits are drawn once: every individual sees the same folds.
+    n_jobs : int, default=None
+        Fits in parallel through joblib.
+    refit : bool or str, default=True
+        Refit the best individual on the whole data as ``best_estimator_``.
+    error_score : "raise" or float, default=np.nan
+        Score of a fit that raised or whose training loss became NaN or
+        infinite; a ``FitFailedWarning`` is issued and the search goes on.
+    checkpoint : str or path-like, default=None
+        File to write the search's state to after every generation, and to
+        resume from. A checkpoint that is corrupted or was written by a search
+        with other settings, data or cv raises a ``ValueError``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the search's ``numpy.random.Generator`` (sampling, selection,
+        crossover, mutation, predictor seeds). The estimator's own
+        ``random_state`` seeds its training: fix both for a reproducible run.
+    verbose : int, default=0
+        Print one line per generation when > 0; passed to the fits when > 1.
+    pre_dispatch : int or str, default="2*n_jobs"
+        As for joblib.
+    return_train_score : bool, default=False
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy arrays
+        One row per individual evaluated (trained or predicted), loadable into
+        a ``pandas.DataFrame``: the usual ``params``, ``param_<name>``,
+        ``split<k>_test_score``, ``mean_test_score``, ``std_test_score``,
+        ``rank_test_score``, ``mean_fit_time``, ... and
+        ``generation`` (int), ``parents`` (tuple of row indices),
+        ``screened`` (the predictor ranked it), ``trained`` (it was
+        cross-validated), ``predicted_score`` (NaN where none was made) and
+        ``n_epochs`` (epochs trained over all folds). Rows that were not
+        trained have NaN test scores and rank last.
+    best_estimator_ : estimator
+    best_score_ : float
+    best_params_ : dict
+    best_index_ : int
+    scorer_ : callable or dict
+    n_splits_ : int
+    refit_time_ : float
+    multimetric_ : bool
+    population_ : list of int
+        Rows of ``cv_results_`` in the final population.
+    predictor_ : regressor or None
+        The predictor as last fitted.
+
+    See Also
+    --------
+    sklearn.model_selection.RandomizedSearchCV, ParamSpace, PerformancePredictor
+
+    Notes
+    -----
+    Offspring that duplicate an individual already evaluated are mutated
+    again (at most 10 times); one that stays a duplicate re-uses the earlier
+    row instead of training again.
+
+    References
+    ----------
+    J. Stier, H. Darji, M. Granitzer. Experiments on Properties of Hidden
+    Structures of Sparse Neural Networks. arXiv:2107.12917, 2021.
+
+    Examples
+    --------
+    >>> from scipy.stats import loguniform, uniform
+    >>> from sksparse import GeneticSearchCV, SparseMLPClassifier
+    >>> from sksparse.datasets import load_digits
+    >>> from sksparse.search import LayerSizes
+    >>> X, y, X_test, y_test = load_digits()
+    >>> search = GeneticSearchCV(
+    ...     SparseMLPClassifier(max_epochs=3, random_state=0),
+    ...     {"hidden_layer_sizes": LayerSizes(1, 2, 16, 64),
+    ...      "sparsity": uniform(0.5, 0.4), "lr": loguniform(1e-3, 3e-2)},
+    ...     population_size=4, generations=2, cv=2, random_state=0,
+    ... ).fit(X[:300], y[:300])
+    >>> len(search.cv_results_["params"]) >= 4
+    True
+    >>> search.score(X_test, y_test) > 0.5
+    True
+    """
+
+    _parameter_constraints = {
+        **BaseSearchCV._parameter_constraints,
+        "param_space": [dict],
+        "population_size": [Interval(Integral, 2, None, closed="left")],
+        "generations": [Interval(Integral, 1, None, closed="left")],
+        "mutation_rate": [Interval(Real, 0, 1, closed="both")],
+        "crossover_rate": [Interval(Real, 0, 1, closed="both")],
+        "tournament_size": [Interval(Integral, 1, None, closed="left")],
+        "elitism": [Interval(Integral, 0, None, closed="left")],
+        "predictor": [None, StrOptions({"structural"}), HasMethods(["fit", "predict"])],
+        "predictor_warmup": [None, Interval(Integral, 2, None, closed="left")],
+        "screen_ratio": [Interval(Real, 0, 1, closed="right")],
+        "checkpoint": [None, str, os.PathLike],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_space,
+        *,
+        population_size=10,
+        generations=5,
+        mutation_rate=0.2,
+        crossover_rate=0.5,
+        tournament_size=3,
+        elitism=1,
+        predictor=None,
+        predictor_warmup=None,
+        screen_ratio=0.5,
+        scoring=None,
+        cv=3,
+        n_jobs=None,
+        refit=True,
+        error_score=np.nan,
+        checkpoint=None,
+        random_state=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        return_train_score=False,
+    ):
+        super().__init__(
+            estimator=estimator,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.param_space = param_space
+        self.population_size = population_size
+        self.generations = generations
+        self.mutation_rate = mutation_rate
+        self.crossover_rate = crossover_rate
+        self.tournament_size = tournament_size
+        self.elitism = elitism
+        self.predictor = predictor
+        self.predictor_warmup = predictor_warmup
+        self.screen_ratio = screen_ratio
+        self.checkpoint = checkpoint
+        self.random_state = random_state
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        # The generations are scheduled by fit itself: a predictor screens
+        # candidates that are never trained and a checkpoint restores rows
+        # that are not re-evaluated, neither of which evaluate_candidates can
+        # express.
+        raise NotImplementedError("GeneticSearchCV schedules its fits in fit.")
+
+    # -- set-up ---------------------------------------------------------------
+    def _make_predictor(self):
+        if self.predictor is None:
+            return None
+        if isinstance(self.predictor, str):
+            return PerformancePredictor()
+        return clone(self.predictor)
+
+    def _fingerprint(self, X, y, splits):
+        """Hashes of everything that decides the search's results."""
+        random_state = self.random_state
+        if not (random_state is None or isinstance(random_state, numbers.Integral)):
+            random_state = type(random_state).__qualname__
+        return {
+            "estimator": _hash(self.estimator),
+            "param_space": _hash(self.param_space),
+            "data": joblib.hash((X, y)),
+            "cv": joblib.hash([(np.asarray(a), np.asarray(b)) for a, b in splits]),
+            "random_state": _hash(random_state),
+            "search": _hash(
+                {
+                    "population_size": self.population_size,
+                    "mutation_rate": self.mutation_rate,
+                    "crossover_rate": self.crossover_rate,
+                    "tournament_size": self.tournament_size,
+                    "elitism": self.elitism,
+                    "predictor": self.predictor,
+                    "predictor_warmup": self.predictor_warmup,
+                    "screen_ratio": self.screen_ratio,
+                    "scoring": self.scoring,
+                    "refit_metric": self.refit if isinstance(self.refit, str) else 0,
+                    "error_score": self.error_score,
+                    "return_train_score": self.return_train_score,
+                }
+            ),
+        }
+
+    def _initial_state(self):
+        seed = self.random_state
+        if isinstance(seed, np.random.RandomState):
+            seed = int(seed.randint(np.iinfo(np.int32).max))
+        elif seed is not None:
+            seed = int(check_random_state(seed).randint(np.iinfo(np.int32).max))
+        rng = np.random.default_rng(seed)
+        return {
+            "generation": 0,
+            "rng_state": rng.bit_generator.state,
+            "rows": [],
+            "population": [],
+            "graphs": {},
+        }
+
+    # -- the pieces of a generation ----------------------------------------------
+    def _fitness_of(self, out_rows, metric):
+        scores = []
+        for out in out_rows:
+            ts = out["test_scores"]
+            scores.append(ts[metric] if isinstance(ts, dict) else ts)
+        scores = np.asarray(scores, dtype=np.float64)
+        return float(np.mean(scores)) if scores.size else np.nan
+
+    def _graph(self, genome, space, X, y, state, key):
+        """The candidate's untrained structure, cached by genome key."""
+        graphs = state["graphs"]
+        if key not in graphs:
+            estimator = clone(self.estimator).set_params(
+                **clone(space.to_params(genome), safe=False)
+            )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    graph = candidate_graph(estimator, X, y)
+            except Exception as exc:  # noqa: BLE001 - a broken candidate
+                if self.error_score == "raise":
+                    raise
+                warnings.warn(
+                    f"could not build the structure of {space.to_params(genome)!r} "
+                    f"for the predictor ({type(exc).__name__}: {exc}); it is ranked "
+                    "last.",
+                    FitFailedWarning,
+                    stacklevel=3,
+                )
+                graph = None
+            if graph is not None:
+                graph.graph["params"] = space.to_params(genome)
+                graph.graph["genome_features"] = space.encode(genome)
+            graphs[key] = graph
+        return graphs[key]
+
+    def _fit_predictor(self, state, rng, space, X, y):
+        rows = [
+            r
+            for r in state["rows"]
+            if r["trained"]
+            and np.isfinite(r["fitness"])
+            and state["graphs"].get(r["key"]) is not None
+        ]
+        warmup = self.predictor_warmup or self.population_size
+        if self.predictor is None or len(rows) < max(2, warmup):
+            return None
+        predictor = self._make_predictor()
+        seed = int(rng.integers(np.iinfo(np.int32).max))
+        seeded = {
+            name: seed
+            for name, value in predictor.get_params(deep=True).items()
+            if name.rsplit("__", 1)[-1] == "random_state" and value is None
+        }
+        predictor.set_params(**seeded)
+        graphs = [state["graphs"][r["key"]] for r in rows]
+        predictor.fit(graphs, [r["fitness"] for r in rows])
+        return predictor
+
+    def _predict(self, predictor, graphs):
+        known = [i for i, g in enumerate(graphs) if g is not None]
+        predicted = np.full(len(graphs), np.nan)
+        if known:
+            predicted[known] = predictor.predict([graphs[i] for i in known])
+        return predicted
+
+    def _breed(self, state, rng, space):
+        """Offspring genomes and their parents' rows, new ones first-class."""
+        population = state["population"]
+        rows = state["rows"]
+        fitness = [member["fitness"] for member in population]
+        n_children = self.population_size - min(self.elitism, len(population))
+        seen = {r["key"]: i for i, r in enumerate(rows)}
+        children, child_keys = [], set()
+        while len(children) < n_children:
+            i, j = tournament_select(fitness, 2, self.tournament_size, rng)
+            a, b = rows[population[i]["row"]], rows[population[j]["row"]]
+            if rng.random() < self.crossover_rate:
+                pair = space.crossover(a["genome"], b["genome"], rng)
+                parents = [(population[i]["row"], population[j]["row"])] * 2
+            else:
+                pair = (dict(a["genome"]), dict(b["genome"]))
+                parents = [(population[i]["row"],), (population[j]["row"],)]
+            for genome, parent_rows in zip(pair, parents):
+                if len(children) == n_children:
+                    break
+                genome = space.mutate(genome, rng, rate=self.mutation_rate)
+                for _ in range(10):
+                    key = space.key(genome)
+                    if key not in seen and key not in child_keys:
+                        break
+                    genome = space.mutate(
+                        genome, rng, rate=self.mutation_rate, force=True
+                    )
+                key = space.key(genome)
+                child_keys.add(key)
+                children.append(
+                    {
+                        "genome": genome,
+                        "key": key,
+                        "parents": tuple(sorted(set(parent_rows))),
+                        "existing": seen.get(key),
+                    }
+                )
+        return children
+
+    def _evaluate(self, parallel, candidates, space, X, y, splits, scorers, fit_params):
+        """Cross-validate ``candidates``; returns one list of outs per candidate."""
+        if not candidates:
+            return []
+        base = clone(self.estimator)
+        n_splits = len(splits)
+        out = parallel(
+            delayed(_fit_and_score_checked)(
+                clone(base),
+                X,
+                y,
+                scorer=scorers,
+                train=train,
+                test=test,
+                parameters=space.to_params(genome),
+                fit_params=fit_params,
+                score_params=None,
+                return_train_score=self.return_train_score,
+                return_n_test_samples=True,
+                return_times=True,
+                return_parameters=False,
+                error_score=self.error_score,
+                verbose=max(0, self.verbose - 1),
+                split_progress=(split_idx, n_splits),
+                candidate_progress=(cand_idx, len(candidates)),
+            )
+            for cand_idx, genome in enumerate(candidates)
+            for split_idx, (train, test) in enumerate(splits)
+        )
+        failures = [o["fit_error"] for o in out if o["fit_error"] is not None]
+        if failures:
+            warnings.warn(
+                f"{len(failures)} of {len(out)} fits failed; their scores are set "
+                f"to error_score={self.error_score!r} and the search goes on. "
+                f"First failure:\n{failures[0]}",
+                FitFailedWarning,
+                stacklevel=3,
+            )
+        return [out[i * n_splits : (i + 1) * n_splits] for i in range(len(candidates))]
+
+    def _generation(
+        self, state, rng, space, X, y, splits, scorers, fit_params, metric, parallel
+    ):
+        """Run one generation, updating ``state`` in place."""
+        generation = state["generation"]
+        rows = state["rows"]
+        predictor = None
+        if generation == 0:
+            children, keys = [], set()
+            for _ in range(self.population_size):
+                genome = space.sample(rng)
+                for _ in range(10):
+                    if space.key(genome) not in keys:
+                        break
+                    genome = space.sample(rng)
+                keys.add(space.key(genome))
+                children.append(
+                    {
+                        "genome": genome,
+                        "key": space.key(genome),
+                        "parents": (),
+                        "existing": None,
+                    }
+                )
+            elites = []
+        else:
+            predictor = self._fit_predictor(state, rng, space, X, y)
+            if predictor is not None:  # refresh the fitness of predicted members
+                for member in state["population"]:
+                    row = rows[member["row"]]
+                    if not row["trained"]:
+                        graph = state["graphs"].get(row["key"])
+                        member["fitness"] = float(self._predict(predictor, [graph])[0])
+            trained = [
+                k
+                for k, m in enumerate(state["population"])
+                if rows[m["row"]]["trained"]
+            ]
+            order = elite_indices(
+                [state["population"][k]["fitness"] for k in trained], self.elitism
+            )
+            elites = [dict(state["population"][trained[k]]) for k in order]
+            children = self._breed(state, rng, space)
+
+        new = [c for c in children if c["existing"] is None]
+        predicted = np.full(len(new), np.nan)
+        to_train = list(range(len(new)))
+        if predictor is not None and new:
+            graphs = [
+                self._graph(c["genome"], space, X, y, state, c["key"]) for c in new
+            ]
+            predicted = self._predict(predictor, graphs)
+            n_train = max(1, math.ceil(self.screen_ratio * len(new)))
+            ranking = np.argsort(-np.nan_to_num(predicted, nan=-np.inf), kind="stable")
+            to_train = sorted(ranking[:n_train].tolist())
+        outs = self._evaluate(
+            parallel,
+            [new[i]["genome"] for i in to_train],
+            space,
+            X,
+            y,
+            splits,
+            scorers,
+            fit_params,
+        )
+        outs = dict(zip(to_train, outs))
+
+        population = elites
+        for i, child in enumerate(new):
+            out = outs.get(i)
+            fitness = (
+                self._fitness_of(out, metric)
+                if out is not None
+                else float(predicted[i])
+            )
+            row = {
+                "genome": child["genome"],
+                "key": child["key"],
+                "params": space.to_params(child["genome"]),
+                "generation": generation,
+                "parents": child["parents"],
+                "screened": predictor is not None,
+                "trained": out is not None,
+                "predicted_score": float(predicted[i]),
+                "out": out,
+                "fitness": fitness,
+            }
+            rows.append(row)
+            child["existing"] = len(rows) - 1
+        for child in children:
+            population.append(
+                {
+                    "row": child["existing"],
+                    "fitness": rows[child["existing"]]["fitness"],
+                }
+            )
+        state["population"] = population
+        if self.predictor is not None:  # the predictor learns from every trained row
+            for i in to_train:
+                self._graph(new[i]["genome"], space, X, y, state, new[i]["key"])
+        if self.verbose > 0:
+            best = max(
+                (
+                    r["fitness"]
+                    for r in rows
+                    if r["trained"] and np.isfinite(r["fitness"])
+                ),
+                default=np.nan,
+            )
+            print(
+                f"[GeneticSearchCV] generation {generation}: trained {len(to_train)}"
+                f", predicted {len(new) - len(to_train)}, best so far {best:.4f}"
+            )
+
+    # -- results -----------------------------------------------------------------
+    def _results(self, rows, n_splits, splits):
+        template = next((r["out"][0] for r in rows if r["trained"]), None)
+        flat, params = [], []
+        for row in rows:
+            params.append(row["params"])
+            if row["trained"]:
+                flat.extend(row["out"])
+                continue
+            for _, test in splits:  # a predicted row: no measured score
+                entry = {
+                    "fit_error": None,
+                    "test_scores": _error_like(template["test_scores"], np.nan),
+                    "n_test_samples": len(test),
+                    "fit_time": 0.0,
+                    "score_time": 0.0,
+                    "n_epochs": 0,
+                }
+                if self.return_train_score:
+                    entry["train_scores"] = _error_like(template["test_scores"], np.nan)
+                flat.append(entry)
+        more = {
+            "generation": [r["generation"] for r in rows],
+            "screened": [r["screened"] for r in rows],
+            "trained": [r["trained"] for r in rows],
+            "predicted_score": [r["predicted_score"] for r in rows],
+            "n_epochs": [
+                float(np.sum([o["n_epochs"] for o in r["out"]]))
+                if r["trained"]
+                else 0.0
+                for r in rows
+            ],
+        }
+        with warnings.catch_warnings():
+            # Predicted rows have NaN test scores by design; real failures
+            # were reported by a FitFailedWarning when they happened.
+            warnings.filterwarnings("ignore", message="One or more of the")
+            results = self._format_results(params, n_splits, flat, more)
+        parents = np.empty(len(rows), dtype=object)
+        for i, row in enumerate(rows):
+            parents[i] = row["parents"]
+        results["parents"] = parents
+        return results
+
+    # -- fit ---------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **params):
+        """Evolve the population, then refit the best individual.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        **params : dict
+            Passed to the estimator's ``fit``; ``groups`` goes to the cv
+            splitter.
+
+        Returns
+        -------
+        self
+        """
+        if self.elitism >= self.population_size:
+            raise ValueError(
+                f"elitism must be below population_size ({self.population_size}),"
+                f" got {self.elitism}."
+            )
+        space = ParamSpace(self.param_space)
+        scorers, metric = self._get_scorers()
+        self.multimetric_ = isinstance(scorers, _MultimetricScorer)
+        if self.multimetric_ and not isinstance(self.refit, str):
+            raise ValueError(
+                "with several metrics in scoring, refit must name the one "
+                f"GeneticSearchCV evolves for, got refit={self.refit!r}."
+            )
+        X, y = indexable(X, y)
+        fit_params = _check_method_params(X, params=params)
+        groups = fit_params.pop("groups", None)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y, groups))
+        self.n_splits_ = len(splits)
+
+        fingerprint = self._fingerprint(X, y, splits)
+        if self.checkpoint is not None and os.path.exists(self.checkpoint):
+            state = read_checkpoint(self.checkpoint, fingerprint)
+        else:
+            state = self._initial_state()
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state["rng_state"]
+
+        with Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch) as parallel:
+            while state["generation"] < self.generations:
+                self._generation(
+                    state,
+                    rng,
+                    space,
+                    X,
+                    y,
+                    splits,
+                    scorers,
+                    fit_params,
+                    metric,
+                    parallel,
+                )
+                state["generation"] += 1
+                state["rng_state"] = rng.bit_generator.state
+                if self.checkpoint is not None:
+                    write_checkpoint(self.checkpoint, state, fingerprint)
+
+        rows = state["rows"]
+        trained = [r for r in rows if r["trained"]]
+        if not trained or not any(np.isfinite(r["fitness"]) for r in trained):
+            raise ValueError(
+                f"All {len(trained)} trained individuals failed; set "
+                "error_score='raise' to see why."
+            )
+        results = self._results(rows, self.n_splits_, splits)
+        self.cv_results_ = results
+        self.population_ = [m["row"] for m in state["population"]]
+        # Fitted after the last checkpoint, so a resumed search draws the same.
+        self.predictor_ = self._fit_predictor(state, rng, space, X, y)
+
+        if self.refit or not self.multimetric_:
+            self.best_index_ = int(self._select_best_index(self.refit, metric, results))
+            if not callable(self.refit):
+                self.best_score_ = float(
+                    results[f"mean_test_{metric}"][self.best_index_]
+                )
+            self.best_params_ = results["params"][self.best_index_]
+        if self.refit:
+            self.best_estimator_ = clone(self.estimator).set_params(
+                **clone(self.best_params_, safe=False)
+            )
+            start = time.time()
+            if y is not None:
+                self.best_estimator_.fit(X, y, **fit_params)
+            else:
+                self.best_estimator_.fit(X, **fit_params)
+            self.refit_time_ = time.time() - start
+            if hasattr(self.best_estimator_, "feature_names_in_"):
+                self.feature_names_in_ = self.best_estimator_.feature_names_in_
+        self.scorer_ = scorers._scorers if self.multimetric_ else scorers
+        return self
