@@ -1,0 +1,40 @@
+"""Pruning: pruners, schedules and a skorch callback.
+
+Pure functions on tensors (:func:`magnitude_masks`, :func:`random_masks`)
+compute masks; pruners (scikit-learn ``BaseEstimator``\\ s, so grids reach
+their parameters) find the weights of any torch module and write the masks in
+place; :class:`Pruning` prunes on a schedule while a skorch net trains.
+"""
+
+from sksparse.pruning._base import (
+    BasePruner,
+    PrunableWeight,
+    apply_masks,
+    find_prunable_weights,
+    prunable_sparsity,
+    weight_classes,
+)
+from sksparse.pruning._callbacks import Pruning
+from sksparse.pruning._functional import magnitude_masks, random_masks, select_masks
+from sksparse.pruning._magnitude import MagnitudePruner
+from sksparse.pruning._random import RandomPruner
+from sksparse.pruning._schedules import Gradual, Iterative, OneShot, cubic_sparsity
+
+__all__ = [
+    "BasePruner",
+    "Gradual",
+    "Iterative",
+    "MagnitudePruner",
+    "OneShot",
+    "PrunableWeight",
+    "Pruning",
+    "RandomPruner",
+    "apply_masks",
+    "cubic_sparsity",
+    "find_prunable_weights",
+    "magnitude_masks",
+    "prunable_sparsity",
+    "random_masks",
+    "select_masks",
+    "weight_classes",
+]
