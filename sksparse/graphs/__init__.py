@@ -6,6 +6,7 @@ imports scikit-learn, skorch or torch.
 
 from sksparse.graphs._features import FEATURE_NAMES, structural_features
 from sksparse.graphs._mapping import interleaved_order, prior_masks, to_layered_dag
+from sksparse.graphs._network import network_to_graph
 from sksparse.graphs._priors import PRIORS, make_prior
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "PRIORS",
     "interleaved_order",
     "make_prior",
+    "network_to_graph",
     "prior_masks",
     "structural_features",
     "to_layered_dag",

@@ -1,0 +1,159 @@
+"""Training cost of sksparse's estimators against plain skorch and scikit-learn.
+
+On Fashion-MNIST (784-300-100-10), for several seeds, in one run:
+
+* ``SparseMLPClassifier`` dense and at 90 % sparsity,
+* a plain skorch ``NeuralNetClassifier`` over the same dense ``nn.Sequential``,
+* scikit-learn's ``MLPClassifier`` with the same optimiser settings,
+
+measuring seconds per epoch, peak resident memory (each run in a fresh process,
+so peaks do not mix) and test accuracy. Writes ``results/training.json`` and
+prints a markdown table for the README.
+
+Run: ``make bench`` or ``python benchmarks/training.py [--epochs 5 --seeds 3]``.
+"""
+
+import argparse
+import multiprocessing as mp
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, markdown_table, write_json  # noqa: E402
+
+VARIANTS = ["sksparse-dense", "sksparse-sparse90", "skorch-dense", "sklearn-mlp"]
+
+
+def _run(variant, seed, epochs, n_train, queue):
+    import numpy as np
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    from sksparse.datasets import load_fashion_mnist
+
+    X, y, X_test, y_test = load_fashion_mnist(n_samples=n_train)
+    hidden, lr, batch = (300, 100), 1e-3, 128
+    start = time.perf_counter()
+    if variant.startswith("sksparse"):
+        from sksparse import SparseMLPClassifier
+
+        clf = SparseMLPClassifier(
+            hidden, sparsity=0.9 if variant.endswith("90") else 0.0,
+            max_epochs=epochs, lr=lr, batch_size=batch, random_state=seed,
+        ).fit(X, y)
+        epoch_seconds = list(clf.history_[:, "dur"])
+        accuracy = clf.score(X_test, y_test)
+    elif variant == "skorch-dense":
+        from skorch import NeuralNetClassifier
+        from torch import nn
+
+        torch.manual_seed(seed)
+        module = nn.Sequential(
+            nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(),
+            nn.Linear(100, 10),
+        )
+        net = NeuralNetClassifier(
+            module, criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam,
+            lr=lr, batch_size=batch, max_epochs=epochs, train_split=None,
+            iterator_train__shuffle=True, verbose=0,
+        ).fit(X, y)
+        epoch_seconds = list(net.history[:, "dur"])
+        accuracy = float((net.predict(X_test) == y_test).mean())
+    else:
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = MLPClassifier(
+                hidden, solver="adam", learning_rate_init=lr, batch_size=batch,
+                max_iter=epochs, random_state=seed, tol=0, n_iter_no_change=epochs,
+            ).fit(X, y)
+        epoch_seconds = [(time.perf_counter() - start) / clf.n_iter_] * clf.n_iter_
+        accuracy = clf.score(X_test, y_test)
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(
+        {
+            "variant": variant,
+            "seed": seed,
+            "epoch_seconds": epoch_seconds,
+            # the first epoch pays one-off costs (allocator warm-up): report the rest
+            "seconds_per_epoch": float(np.median(epoch_seconds[1:] or epoch_seconds)),
+            "peak_rss_mib": peak_mib,
+            "test_accuracy": float(accuracy),
+        }
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--n-train", type=int, default=None,
+                        help="first N training images (default: all 60000)")
+    args = parser.parse_args(argv)
+    ctx = mp.get_context("spawn")
+    runs = []
+    # Interleave variants inside each seed so that slow phases of a shared
+    # machine hit every variant alike.
+    for seed in range(args.seeds):
+        for variant in VARIANTS:
+            queue = ctx.Queue()
+            proc = ctx.Process(
+                target=_run, args=(variant, seed, args.epochs, args.n_train, queue)
+            )
+            proc.start()
+            result = queue.get()
+            proc.join()
+            runs.append(result)
+            print(f"{variant:<18} seed {seed}: {result['seconds_per_epoch']:.2f} s/epoch, "
+                  f"{result['peak_rss_mib']:.0f} MiB, acc {result['test_accuracy']:.4f}",
+                  flush=True)
+    summary = {}
+    for variant in VARIANTS:
+        mine = [r for r in runs if r["variant"] == variant]
+        acc = [r["test_accuracy"] for r in mine]
+        summary[variant] = {
+            "seconds_per_epoch": statistics.median(r["seconds_per_epoch"] for r in mine),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in mine),
+            "test_accuracy_mean": statistics.mean(acc),
+            "test_accuracy_std": statistics.pstdev(acc),
+        }
+    base = summary["skorch-dense"]["seconds_per_epoch"]
+    ratios = {
+        "sparse90_over_skorch_dense": summary["sksparse-sparse90"]["seconds_per_epoch"] / base,
+        "dense_wrapper_over_skorch_dense": summary["sksparse-dense"]["seconds_per_epoch"] / base,
+    }
+    payload = {
+        "benchmark": "training",
+        "data": "Fashion-MNIST",
+        "architecture": "784-300-100-10, Adam lr=1e-3, batch 128",
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+        "n_train": args.n_train or 60000,
+        "machine": machine(),
+        "runs": runs,
+        "summary": summary,
+        "ratios": ratios,
+        "targets": {"sparse90_over_skorch_dense": 1.10, "dense_wrapper_over_skorch_dense": 1.05},
+    }
+    path = write_json("training.json", payload)
+    rows = [
+        (v, f"{s['seconds_per_epoch']:.2f}", f"{s['peak_rss_mib']:.0f}",
+         f"{100 * s['test_accuracy_mean']:.2f} ± {100 * s['test_accuracy_std']:.2f}")
+        for v, s in summary.items()
+    ]
+    print(markdown_table(["variant", "s / epoch", "peak RSS MiB", "test accuracy %"], rows))
+    print({k: round(v, 3) for k, v in ratios.items()})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

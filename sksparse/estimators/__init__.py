@@ -1,0 +1,10 @@
+"""scikit-learn estimators for sparse networks (re-exported at top level)."""
+
+from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
+from sksparse.estimators._pruned import PrunedEstimator
+
+__all__ = [
+    "PrunedEstimator",
+    "SparseMLPClassifier",
+    "SparseMLPRegressor",
+]

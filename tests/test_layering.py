@@ -1,0 +1,19 @@
+"""The import layering of STYLE.md §1: the lower layers know no scikit-learn."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("package", ["sksparse.nn", "sksparse.graphs"])
+def test_low_layers_do_not_import_sklearn_or_skorch(package):
+    code = (
+        f"import sys, {package}; "
+        "bad = [m for m in ('sklearn', 'skorch') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "", f"{package} imported {out}"
