@@ -1,0 +1,174 @@
+"""The Pruning callback on plain skorch nets and on sksparse estimators."""
+
+import copy
+import inspect
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback
+from torch import nn
+
+from sksparse import SparseMLPClassifier
+from sksparse.nn import SparseMLP
+from sksparse.pruning import Gradual, Iterative, MagnitudePruner, Pruning, RandomPruner
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 12)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+class RNNClassifierModule(nn.Module):
+    """A plain LSTM followed by a plain linear head: no mask buffers at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 8, batch_first=True)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, X):
+        out, _ = self.lstm(X.reshape(len(X), 4, 3))
+        return self.head(out[:, -1])
+
+
+def _zero_where_pruned(module, masks):
+    params = dict(module.named_parameters())
+    return all(bool((params[n][m == 0] == 0).all()) for n, m in masks.items())
+
+
+@pytest.fixture(scope="module")
+def plain_net(data):
+    """A plain nn.Linear module pruned gradually, SGD with momentum and decay."""
+    X, y = data
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 2))
+    callback = Pruning(MagnitudePruner(0.8), schedule=Gradual(n_steps=3, start=1))
+    net = NeuralNetClassifier(
+        module,
+        optimizer=torch.optim.SGD,
+        lr=0.1,
+        optimizer__momentum=0.9,
+        optimizer__weight_decay=1e-3,
+        max_epochs=6,
+        batch_size=32,
+        train_split=None,
+        verbose=0,
+        callbacks=[("pruning", callback)],
+    )
+    return net.fit(X, y), callback
+
+
+def test_gradual_pruning_follows_the_cubic_schedule(plain_net):
+    net, callback = plain_net
+    sparsity = net.history[:, "sparsity"]
+    expected = [0.0] + Gradual(n_steps=3).targets(0.8) + [0.8]
+    assert sparsity == pytest.approx(expected, abs=0.01)
+    assert callback.pruned_epochs_ == [1, 2, 3, 4]
+
+
+def test_pruned_plain_weights_stay_exactly_zero_while_training(plain_net, data):
+    net, callback = plain_net
+    module = net.module_
+    assert set(callback.masks_) == {"0.weight", "2.weight"}
+    assert _zero_where_pruned(module, callback.masks_)
+    n_zero = sum(int((module[i].weight == 0).sum()) for i in (0, 2))
+    assert n_zero == round(0.8 * (12 * 32 + 32 * 2))
+    # More training keeps them at zero: masks are re-applied after each step.
+    net.partial_fit(*data, epochs=2)
+    assert _zero_where_pruned(net.module_, callback.masks_)
+
+
+def test_trained_pruned_net_pickles_and_deep_copies(plain_net, data):
+    net, _ = plain_net
+    X, _ = data
+    loaded = pickle.loads(pickle.dumps(net))
+    np.testing.assert_allclose(loaded.predict_proba(X), net.predict_proba(X))
+    copy.deepcopy(net)
+
+
+def test_callback_prunes_recurrent_weights_of_a_plain_lstm(data):
+    X, y = data
+    torch.manual_seed(0)
+    callback = Pruning(MagnitudePruner(0.7, scope="class-uniform"))
+    net = NeuralNetClassifier(
+        RNNClassifierModule,
+        optimizer=torch.optim.Adam,
+        lr=0.01,
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        callbacks=[callback],
+    ).fit(X, y)
+    masks = callback.masks_
+    assert {"lstm.weight_ih_l0", "lstm.weight_hh_l0", "head.weight"} == set(masks)
+    assert _zero_where_pruned(net.module_, masks)
+    # class-uniform: 70 % of every gate block of every recurrent matrix.
+    for block in masks["lstm.weight_hh_l0"].chunk(4):
+        assert float((block == 0).float().mean()) == pytest.approx(0.7, abs=0.02)
+
+
+def test_callback_on_sksparse_estimator_uses_the_mask_buffers(data):
+    X, y = data
+    clf = SparseMLPClassifier(
+        (16,),
+        max_epochs=4,
+        lr=0.01,
+        random_state=0,
+        callbacks=[Pruning(RandomPruner(0.6, random_state=0), schedule=Iterative(2))],
+    ).fit(X, y)
+    assert clf.sparsity_ == pytest.approx(0.6, abs=0.01)
+    assert clf.history_[:, "sparsity"] == pytest.approx([0.3, 0.6, 0.6, 0.6], abs=0.01)
+    for layer in clf.module_.masked_layers:
+        assert (layer.weight[layer.mask == 0] == 0).all()
+    # The estimator's own callback parameter is untouched by fit.
+    assert not hasattr(clf.callbacks[0], "masks_")
+
+
+def test_adam_state_of_pruned_masked_weights_is_cleared(data):
+    X, y = data
+    torch.manual_seed(0)
+    callback = Pruning(MagnitudePruner(0.5), schedule=Iterative(n_steps=2, start=1))
+    net = NeuralNetClassifier(
+        SparseMLP(12, (8,), 2),
+        optimizer=torch.optim.Adam,
+        lr=0.05,
+        max_epochs=3,
+        train_split=None,
+        verbose=0,
+        callbacks=[callback],
+    ).fit(X, y)
+    # A masked weight gets a zero gradient, so moments cleared at pruning time
+    # stay zero: stale momentum can never move a pruned weight again.
+    for name, param in net.module_.named_parameters():
+        if name in callback.masks_:
+            pruned = callback.masks_[name] == 0
+            state = net.optimizer_.state[param]
+            assert (param[pruned] == 0).all()
+            assert (state["exp_avg"][pruned] == 0).all()
+            assert (state["exp_avg_sq"][pruned] == 0).all()
+
+
+def test_every_hook_accepts_kwargs():
+    for name, method in inspect.getmembers(Pruning, inspect.isfunction):
+        if name.startswith("on_"):
+            assert getattr(Callback, name, None) is not None, name
+            params = inspect.signature(method).parameters.values()
+            assert any(p.kind is p.VAR_KEYWORD for p in params), name
+
+
+def test_callback_rejects_a_non_pruner(data):
+    X, y = data
+    net = NeuralNetClassifier(
+        nn.Sequential(nn.Linear(12, 2)),
+        max_epochs=1,
+        train_split=None,
+        callbacks=[Pruning("magnitude")],
+    )
+    with pytest.raises(TypeError, match="pruner"):
+        net.fit(X, y)
