@@ -13,6 +13,7 @@ _LAZY = {
     "PrunedEstimator": "sksparse.estimators",
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
+    "compression_report": "sksparse.estimators",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -190,6 +190,35 @@ class BaseSparseNet(BaseEstimator):
         check_is_fitted(self, "net_")
         return network_to_graph(self.module_, **kwargs)
 
+    def compress(self, **compress_params):
+        """A copy of the fitted estimator that predicts with the compact network.
+
+        The copy's ``module_`` is :func:`sksparse.nn.compress`'s
+        ``CompressedNetwork`` (dead neurons removed, sparse layers in CSR), so
+        its ``predict`` gives the same answers, and ``joblib.dump`` writes a
+        file that grows with the non-zeros. It is for prediction: keep this
+        estimator to train further or to read its masks and graph.
+
+        Parameters
+        ----------
+        **compress_params
+            ``layout``, ``backend``, ``dense_threshold`` of
+            :func:`sksparse.nn.compress`.
+
+        Returns
+        -------
+        estimator
+            A fitted copy; this estimator is unchanged.
+        """
+        from sksparse.nn import compress
+
+        check_is_fitted(self, "net_")
+        estimator = copy.deepcopy(self)
+        estimator.net_.module_ = compress(self.module_, **compress_params)
+        # The optimizer holds the masked module's parameters: nothing to train.
+        estimator.net_.optimizer_ = None
+        return estimator
+
 
 def predict_module(module, X, *, device="cpu", batch_size=4096):
     """Outputs of ``module`` on ``X`` as a numpy array, in evaluation mode.

@@ -24,10 +24,17 @@ import importlib.util
 import numbers
 import warnings
 
+import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CompactLinear", "CompressedNetwork", "compress", "DENSE_THRESHOLD"]
+__all__ = [
+    "CompactLinear",
+    "CompressedNetwork",
+    "DENSE_THRESHOLD",
+    "compress",
+    "linear_stats",
+]
 
 # Largest density at which a layer is stored in CSR form rather than dense,
 # per sparse kernel. Measured crossovers on one core of an AMD EPYC (Zen 3)
@@ -185,7 +192,7 @@ class CompactLinear(nn.Module):
                 "col_indices", torch.nonzero(nonzero)[:, 1].to(torch.int32)
             )
             self.register_buffer("values", weight[nonzero].clone())
-        self._csr = None
+        self._csr = self._arrays = None
 
     @property
     def nnz(self):
@@ -206,7 +213,9 @@ class CompactLinear(nn.Module):
 
     def _torch_csr(self):
         csr = self._csr
-        if csr is None or csr.device != self.values.device:
+        # Rebuilt when the buffers were swapped (torch.func.functional_call,
+        # .to(), load_state_dict into new storage).
+        if csr is None or csr.values().data_ptr() != self.values.data_ptr():
             with warnings.catch_warnings():
                 # torch warns that sparse CSR support is "in beta" on first use.
                 warnings.simplefilter("ignore", UserWarning)
@@ -229,28 +238,34 @@ class CompactLinear(nn.Module):
 
     def _forward_numba(self, h):
         spmm, spmv = _numba_kernels()
-        h = h.detach().contiguous()
-        out = torch.empty(self.out_features, h.shape[1], dtype=h.dtype)
-        args = (
-            self.crow_indices.numpy(),
-            self.col_indices.numpy(),
-            self.values.numpy(),
-            self.bias.numpy(),
-        )
-        if h.shape[1] == 1:
-            spmv(*args, h.numpy()[:, 0], out.numpy()[:, 0])
+        # numpy views of the buffers, made once: at batch 1 the kernel takes
+        # microseconds and so would four .numpy() calls per layer.
+        args = self._arrays
+        if args is None or args[2].ctypes.data != self.values.data_ptr():
+            args = self._arrays = (
+                self.crow_indices.numpy(),
+                self.col_indices.numpy(),
+                self.values.numpy(),
+                self.bias.numpy(),
+            )
+        x = h.detach().contiguous().numpy()
+        if x.dtype != args[2].dtype:
+            x = x.astype(args[2].dtype)
+        out = np.empty((self.out_features, x.shape[1]), dtype=x.dtype)
+        if x.shape[1] == 1:
+            spmv(*args, x[:, 0], out[:, 0])
         else:
-            spmm(*args, h.numpy(), out.numpy())
-        return out
+            spmm(*args, x, out)
+        return torch.from_numpy(out)
 
     def _apply(self, fn, *args, **kwargs):
-        self._csr = None
+        self._csr = self._arrays = None
         return super()._apply(fn, *args, **kwargs)
 
     def __getstate__(self):
-        # The cached torch CSR tensor views the buffers: never pickle it twice.
+        # The caches view the buffers: never pickle them a second time.
         state = super().__getstate__().copy()
-        state["_csr"] = None
+        state["_csr"] = state["_arrays"] = None
         return state
 
     def extra_repr(self):
@@ -289,6 +304,8 @@ class CompressedNetwork(nn.Module):
     removed_units : list of int
         Number of neurons removed from each block of the original network
         (the input features first).
+    source_stats : dict
+        :func:`linear_stats` of the network it was made from.
 
     Notes
     -----
@@ -323,6 +340,7 @@ class CompressedNetwork(nn.Module):
                 "input_features", torch.as_tensor(input_features, dtype=torch.long)
             )
         self.removed_units = []
+        self.source_stats = {}
 
     @property
     def n_outputs(self):
@@ -535,6 +553,42 @@ def _eliminate(stages, n_features):
     return needed
 
 
+def linear_stats(module):
+    """Parameter and FLOP counts of a network's linear layers (ShrinkBench's).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Every ``nn.Linear`` (``MaskedLinear`` included) counts; a weight is
+        non-zero if its mask keeps it and it is not exactly zero. A
+        :class:`CompressedNetwork` reports the counts of the network it was
+        made from.
+
+    Returns
+    -------
+    dict
+        ``size`` (weights and biases), ``size_nz`` (the non-zero ones),
+        ``flops`` (multiply-adds per sample, ``in * out`` per layer, biases
+        not counted, as in ShrinkBench) and ``flops_nz`` (non-zero weights).
+    """
+    if isinstance(module, CompressedNetwork):
+        return dict(module.source_stats)
+    stats = dict.fromkeys(("size", "size_nz", "flops", "flops_nz"), 0)
+    for sub in module.modules():
+        if not isinstance(sub, nn.Linear):
+            continue
+        weight, _ = _effective_weight(sub)
+        nz = int(weight.count_nonzero())
+        stats["flops"] += weight.numel()
+        stats["flops_nz"] += nz
+        stats["size"] += weight.numel()
+        stats["size_nz"] += nz
+        if sub.bias is not None:
+            stats["size"] += sub.bias.numel()
+            stats["size_nz"] += int(sub.bias.detach().count_nonzero())
+    return stats
+
+
 def _check_threshold(dense_threshold):
     if dense_threshold is None:
         return None
@@ -608,6 +662,7 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
     if threshold is None:
         threshold = DENSE_THRESHOLD[backend]
     stages, flatten = _stages_of(module)
+    source_stats = linear_stats(module)
     n_features = stages[0].weight.shape[1]
     if stages[0].reads != [0]:
         raise AssertionError("the first layer must read the input only")
@@ -646,4 +701,5 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         layers, reads, activations, n_features, input_features, flatten=flatten
     )
     net.removed_units = [int((~keep).sum()) for keep in needed]
+    net.source_stats = source_stats
     return net.eval()

@@ -1,0 +1,169 @@
+"""compression_report and estimator.compress(): ShrinkBench's numbers, same answers."""
+
+import io
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from skorch import NeuralNetClassifier
+from torch import nn
+
+import sksparse
+from sksparse import SparseMLPClassifier, SparseMLPRegressor
+from sksparse.datasets import load_digits
+from sksparse.estimators import compression_report
+from sksparse.nn import CompressedNetwork, SparseMLP, compress
+
+KEYS = {
+    "size",
+    "size_nz",
+    "compression_ratio",
+    "flops",
+    "flops_nz",
+    "theoretical_speedup",
+    "size_compressed",
+    "flops_compressed",
+    "bytes",
+    "bytes_compressed",
+    "removed_neurons",
+    "removed_features",
+    "layouts",
+}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def fitted_clf(digits):
+    X, y, _, _ = digits
+    clf = SparseMLPClassifier(
+        (32,), sparsity=0.9, max_epochs=2, lr=1e-2, batch_size=64, random_state=0
+    )
+    return clf.fit(X, y)
+
+
+def _dumped_bytes(obj):
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    return buffer.tell()
+
+
+def test_report_counts_parameters_and_flops_like_shrinkbench():
+    first = torch.zeros(4, 6)
+    first[:, :3] = torch.eye(4, 3)  # 3 connections; unit 3 reads nothing
+    net = SparseMLP(6, (4,), 2, masks=[first, torch.ones(2, 4)]).eval()
+    report = compression_report(net)
+    assert set(report) == KEYS
+    # size: 24 + 4 weights and biases, then 8 + 2; non-zero: 3 + 4 + 8 + 2.
+    assert report["size"] == 38 and report["size_nz"] == 17
+    assert report["compression_ratio"] == pytest.approx(38 / 17)
+    assert report["flops"] == 32 and report["flops_nz"] == 11
+    assert report["theoretical_speedup"] == pytest.approx(32 / 11)
+    # Unit 3 is a constant folded into the output bias; features 3-5 unread.
+    assert report["removed_neurons"] == 1 and report["removed_features"] == 3
+    # A dense-stored layer counts in full; all-CSR stores the non-zeros only.
+    assert report["flops_compressed"] >= 3 + 6
+    assert compression_report(net, layout="csr")["flops_compressed"] == 3 + 6
+    assert report["bytes_compressed"] < report["bytes"]
+
+
+def test_report_on_fitted_estimator_measures_the_speedup(fitted_clf, digits):
+    report = compression_report(fitted_clf, digits[2], n_repeats=3)
+    assert report["measured_speedup"] > 0
+    assert report["seconds"] > 0 and report["seconds_compressed"] > 0
+    assert report["measured_speedup"] == pytest.approx(
+        report["seconds"] / report["seconds_compressed"]
+    )
+    assert report["compression_ratio"] > 5  # 90 % of the weights are gone
+
+
+def test_report_passes_compress_params(fitted_clf):
+    report = compression_report(fitted_clf, layout="dense")
+    assert set(report["layouts"]) == {"dense"}
+
+
+def test_report_on_a_compressed_network_knows_its_source(fitted_clf, digits):
+    compressed = compress(fitted_clf.module_)
+    report = compression_report(compressed, digits[2][:8], n_repeats=2)
+    full = compression_report(fitted_clf)
+    for key in ("size", "size_nz", "flops", "flops_nz", "theoretical_speedup"):
+        assert report[key] == full[key]
+    assert report["bytes"] is None and report["measured_speedup"] is None
+    assert report["seconds_compressed"] > 0
+
+
+def test_report_on_a_skorch_net_and_a_plain_sequential():
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
+    X = np.random.default_rng(0).normal(size=(40, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = NeuralNetClassifier(
+        module, max_epochs=1, train_split=None, criterion=nn.CrossEntropyLoss
+    ).fit(X, y)
+    with torch.no_grad():
+        net.module_[0].weight[:, 2:] = 0  # exact zeros count as removed
+    report = compression_report(net, X)
+    assert report["flops"] == 56
+    assert report["removed_features"] == 3
+    assert report["measured_speedup"] > 0
+
+
+def test_report_refuses_what_it_cannot_read():
+    with pytest.raises(TypeError, match="is it fitted"):
+        compression_report(SparseMLPClassifier())
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        compression_report("model")
+
+
+def test_report_is_public_at_top_level():
+    assert sksparse.compression_report is compression_report
+
+
+def test_compressed_estimator_predicts_the_same(fitted_clf, digits):
+    X_test = digits[2]
+    small = fitted_clf.compress()
+    assert isinstance(small.module_, CompressedNetwork)
+    assert isinstance(fitted_clf.module_, SparseMLP)  # the original is kept
+    np.testing.assert_array_equal(small.predict(X_test), fitted_clf.predict(X_test))
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), fitted_clf.predict_proba(X_test), atol=1e-6
+    )
+    assert small.score(X_test, digits[3]) == fitted_clf.score(X_test, digits[3])
+    assert small.get_params() == fitted_clf.get_params()
+    assert isinstance(clone(small), SparseMLPClassifier)
+
+
+def test_compressed_estimator_pickles_smaller(fitted_clf, digits):
+    small = fitted_clf.compress()
+    assert _dumped_bytes(small.module_) < 0.5 * _dumped_bytes(fitted_clf.module_)
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_array_equal(loaded.predict(digits[2]), small.predict(digits[2]))
+
+
+def test_compress_forwards_its_parameters(fitted_clf):
+    small = fitted_clf.compress(layout="dense", backend="torch")
+    assert {layer.layout for layer in small.module_.layers} == {"dense"}
+
+
+def test_compressed_regressor_predicts_the_same():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 6)).astype(np.float32)
+    y = np.c_[X[:, 0] - X[:, 1], X[:, 2]]
+    reg = SparseMLPRegressor((16,), sparsity=0.8, max_epochs=2, random_state=0)
+    reg.fit(X, y)
+    np.testing.assert_allclose(reg.compress().predict(X), reg.predict(X), atol=1e-5)
+
+
+def test_compress_needs_a_fitted_estimator():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        SparseMLPClassifier().compress()
