@@ -10,6 +10,7 @@ import importlib
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
+    "GeneticSearchCV": "sksparse.search",
     "PrunedEstimator": "sksparse.estimators",
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
