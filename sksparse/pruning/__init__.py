@@ -15,6 +15,7 @@ from sksparse.pruning._base import (
     weight_classes,
 )
 from sksparse.pruning._callbacks import Pruning
+from sksparse.pruning._dynamic import SET, RigL, erdos_renyi_densities
 from sksparse.pruning._functional import magnitude_masks, random_masks, select_masks
 from sksparse.pruning._magnitude import MagnitudePruner
 from sksparse.pruning._random import RandomPruner
@@ -29,8 +30,11 @@ __all__ = [
     "PrunableWeight",
     "Pruning",
     "RandomPruner",
+    "RigL",
+    "SET",
     "apply_masks",
     "cubic_sparsity",
+    "erdos_renyi_densities",
     "find_prunable_weights",
     "magnitude_masks",
     "prunable_sparsity",

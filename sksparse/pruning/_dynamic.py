@@ -1,0 +1,562 @@
+"""Sparsity during learning: SET and RigL as skorch callbacks.
+
+Both keep every layer's number of connections constant while the net
+learns: every ``update_every`` optimizer steps they drop the active weights
+of smallest magnitude and regrow as many connections, at random (SET,
+Mocanu et al. 2018) or where the dense gradient is largest (RigL, Evci et
+al. 2020). Regrown weights start at zero and the optimizer state of every
+changed connection is cleared, so no stale momentum moves them.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from skorch.callbacks import Callback
+from torch import nn
+
+from sksparse.nn import clear_optimizer_state
+from sksparse.pruning._base import clear_param_state
+
+__all__ = ["RigL", "SET", "erdos_renyi_densities"]
+
+DECAYS = ("constant", "cosine")
+INITS = ("erdos_renyi", "uniform")
+
+
+def erdos_renyi_densities(shapes, density):
+    """Per-layer densities of Mocanu et al.'s Erdős–Rényi sparse initialisation.
+
+    Layer ``l`` of shape ``(n_out, n_in)`` gets density
+    ``ε (n_in + n_out) / (n_in n_out)``, with ``ε`` chosen so that the
+    network keeps ``density`` of all its weights; a layer that would exceed 1
+    is kept dense and ``ε`` is solved again for the others (Evci et al.'s
+    ERK does the same).
+
+    Parameters
+    ----------
+    shapes : sequence of (int, int)
+        Weight shapes ``(n_out, n_in)``.
+    density : float
+        Fraction of all weights kept, in ``(0, 1]``.
+
+    Returns
+    -------
+    list of float
+
+    Examples
+    --------
+    >>> [round(d, 3) for d in erdos_renyi_densities([(300, 784), (10, 300)], 0.1)]
+    [0.089, 1.0]
+    """
+    sizes = np.array([n_out * n_in for n_out, n_in in shapes], dtype=float)
+    raw = np.array([(n_out + n_in) / (n_out * n_in) for n_out, n_in in shapes])
+    dense = np.zeros(len(shapes), dtype=bool)
+    budget = density * sizes.sum()
+    while True:
+        free = ~dense
+        if not free.any():
+            return [1.0] * len(shapes)
+        eps = (budget - sizes[dense].sum()) / (raw[free] * sizes[free]).sum()
+        out = np.where(dense, 1.0, eps * raw)
+        if (out <= 1.0).all():
+            return [float(d) for d in out]
+        dense |= out > 1.0
+
+
+def _random_mask(shape, n_keep, generator):
+    flat = torch.zeros(shape[0] * shape[1], dtype=torch.bool)
+    flat[torch.randperm(flat.numel(), generator=generator)[:n_keep]] = True
+    return flat.view(shape)
+
+
+def _check_fraction(value, name, *, low_open=True):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {type(value).__name__}.")
+    ok = (0.0 < value <= 1.0) if low_open else (0.0 <= value < 1.0)
+    if not ok:
+        bounds = "(0, 1]" if low_open else "[0, 1)"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}.")
+
+
+class _Target:
+    """One linear layer the callback rewires, with or without a mask buffer."""
+
+    def __init__(self, name, layer):
+        self.name = name
+        self.layer = layer
+        self.plain_mask = None  # for nn.Linear: the callback keeps the mask
+        self.grad = None
+
+    @property
+    def weight(self):
+        return self.layer.weight
+
+    @property
+    def has_buffer(self):
+        return isinstance(getattr(self.layer, "mask", None), torch.Tensor)
+
+    def mask(self):
+        if self.has_buffer:
+            return self.layer.mask != 0
+        return self.plain_mask
+
+    @torch.no_grad()
+    def set_mask(self, mask):
+        if self.has_buffer:
+            self.layer.set_mask(mask.to(self.layer.mask.dtype))
+        else:
+            self.plain_mask = mask.to(self.weight.device)
+            self.weight.mul_(self.plain_mask)
+
+
+class BaseDynamicSparsity(Callback):
+    """Shared drop-and-regrow machinery of :class:`SET` and :class:`RigL`.
+
+    Subclasses implement ``_grow_scores(target, candidates)``. Not public.
+    """
+
+    _needs_gradient = False
+
+    def __init__(
+        self,
+        drop_fraction=0.3,
+        update_every=100,
+        *,
+        end_fraction=1.0,
+        decay="constant",
+        sparsity=None,
+        init="erdos_renyi",
+        exclude=None,
+        random_state=None,
+        module="module_",
+    ):
+        self.drop_fraction = drop_fraction
+        self.update_every = update_every
+        self.end_fraction = end_fraction
+        self.decay = decay
+        self.sparsity = sparsity
+        self.init = init
+        self.exclude = exclude
+        self.random_state = random_state
+        self.module = module
+
+    # -- validation -------------------------------------------------------------
+    def _validate(self):
+        _check_fraction(self.drop_fraction, "drop_fraction")
+        _check_fraction(self.end_fraction, "end_fraction")
+        every = self.update_every
+        if every == "epoch":
+            if self._needs_gradient:
+                raise ValueError(
+                    f"{type(self).__name__} needs a gradient: update_every must "
+                    "be a number of optimizer steps, not 'epoch'."
+                )
+        elif isinstance(every, bool) or not isinstance(every, numbers.Integral):
+            raise TypeError(
+                f"update_every must be an int (optimizer steps), got {every!r}."
+            )
+        elif every < 1:
+            raise ValueError(f"update_every must be >= 1, got {every!r}.")
+        if self.decay not in DECAYS:
+            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}.")
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {self.init!r}.")
+        if self.sparsity is not None:
+            _check_fraction(self.sparsity, "sparsity", low_open=False)
+
+    def initialize(self):
+        self._validate()
+        self._hooks = []
+        return self
+
+    # -- set-up -------------------------------------------------------------------
+    def _optimizers(self, net):
+        names = getattr(net, "_optimizers", None) or ["optimizer"]
+        found = [getattr(net, f"{name}_", None) for name in names]
+        return [opt for opt in found if opt is not None]
+
+    def _find_targets(self, module):
+        exclude = set(self.exclude or ())
+        return [
+            _Target(name, sub)
+            for name, sub in module.named_modules()
+            if isinstance(sub, nn.Linear) and name not in exclude
+        ]
+
+    def _draw_masks(self, targets):
+        shapes = [tuple(t.weight.shape) for t in targets]
+        density = 1.0 - self.sparsity
+        if self.init == "uniform":
+            densities = [density] * len(shapes)
+        else:
+            densities = erdos_renyi_densities(shapes, density)
+        for target, shape, d in zip(targets, shapes, densities):
+            n_keep = max(1, round(d * shape[0] * shape[1]))
+            target.set_mask(_random_mask(shape, n_keep, self.rng_))
+
+    def _steps_per_epoch(self, net, X, y):
+        try:
+            dataset, _ = net.get_split_datasets(X, y)
+            n = len(dataset)
+        except Exception:  # noqa: BLE001 - an estimate is enough here
+            n = len(X) if X is not None and hasattr(X, "__len__") else 1
+        batch_size = getattr(net, "iterator_train__batch_size", net.batch_size)
+        if batch_size is None or batch_size <= 0:
+            return 1
+        return max(1, math.ceil(n / batch_size))
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if not hasattr(self, "_hooks"):
+            self.initialize()
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        self.rng_ = torch.Generator().manual_seed(int(seed))
+        module = getattr(net, self.module)
+        targets = self._find_targets(module)
+        if self.sparsity is not None:
+            self._draw_masks(targets)
+        else:
+            for target in targets:
+                if not target.has_buffer:
+                    target.plain_mask = target.weight.detach() != 0
+        # Only sparse layers are rewired: in a dense one, every connection
+        # dropped would be the only candidate to regrow, at zero.
+        targets = [t for t in targets if not bool(t.mask().all())]
+        if not targets:
+            raise ValueError(
+                f"{type(self).__name__} found no sparse linear layer in the "
+                "module: give it masked layers (sksparse.nn.MaskedLinear, an "
+                "estimator with sparsity > 0) or pass sparsity=."
+            )
+        for optimizer in self._optimizers(net):
+            for target in targets:
+                clear_param_state(optimizer, target.weight, target.mask())
+        self.targets_ = targets
+        self.n_connections_ = {t.name: int(t.mask().sum()) for t in targets}
+        self.step_ = 0
+        self.steps_per_epoch_ = self._steps_per_epoch(net, X, y)
+        self.total_steps_ = self.steps_per_epoch_ * net.max_epochs
+        self.updates_ = []
+        self._regrown_in_epoch = 0
+        self._epoch_steps = 0
+
+    # -- schedule ---------------------------------------------------------------
+    def _total(self):
+        if self.update_every == "epoch":
+            return self.total_steps_ // self.steps_per_epoch_
+        return self.total_steps_
+
+    def fraction_at(self, t):
+        """Drop fraction of an update at step (or epoch) ``t``; 0 once ended.
+
+        ``cosine``: ``drop_fraction / 2 * (1 + cos(pi t / T_end))`` with
+        ``T_end = end_fraction * total`` (Evci et al. 2020, eq. 1).
+        """
+        t_end = self.end_fraction * self._total()
+        if t >= t_end:
+            return 0.0
+        if self.decay == "cosine":
+            return self.drop_fraction / 2 * (1 + math.cos(math.pi * t / t_end))
+        return self.drop_fraction
+
+    def _is_update_step(self, step):
+        every = self.update_every
+        return every != "epoch" and step % every == 0 and self.fraction_at(step) > 0
+
+    # -- hooks --------------------------------------------------------------------
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training and self._needs_gradient and self._is_update_step(self.step_ + 1):
+            for target in self.targets_:
+                self._hooks.append(
+                    target.layer.register_forward_hook(self._grad_hook(target))
+                )
+
+    @staticmethod
+    def _grad_hook(target):
+        target.grad = None
+
+        def hook(layer, inputs, output):
+            if not output.requires_grad:
+                return
+            x = inputs[0].detach()
+
+            def accumulate(grad_out):
+                # dL/dW of the effective (masked) weight, dense: g^T x.
+                g = grad_out.reshape(-1, grad_out.shape[-1])
+                dense = g.T @ x.reshape(-1, x.shape[-1])
+                target.grad = dense if target.grad is None else target.grad + dense
+
+            output.register_hook(accumulate)
+
+        return hook
+
+    def _remove_hooks(self):
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if not training:
+            return
+        self._remove_hooks()
+        # Plain layers have no mask in their forward pass: the optimizer step
+        # moved their removed weights, so zero them again.
+        with torch.no_grad():
+            for target in self.targets_:
+                if not target.has_buffer:
+                    target.weight.mul_(target.plain_mask)
+        self.step_ += 1
+        self._epoch_steps += 1
+        if self._is_update_step(self.step_):
+            self._update(net, self.fraction_at(self.step_))
+
+    def on_epoch_end(self, net, **kwargs):
+        if self._epoch_steps and len(net.history) == 1:
+            # The real count of the first epoch replaces the estimate.
+            self.steps_per_epoch_ = self._epoch_steps
+            self.total_steps_ = self._epoch_steps * net.max_epochs
+        epoch = len(net.history)
+        if self.update_every == "epoch" and epoch < net.max_epochs:
+            fraction = self.fraction_at(epoch)
+            if fraction > 0:
+                self._update(net, fraction)
+        n_total = sum(t.weight.numel() for t in self.targets_)
+        n_kept = sum(int(t.mask().sum()) for t in self.targets_)
+        net.history.record("sparsity", 1.0 - n_kept / n_total)
+        net.history.record("regrown", self._regrown_in_epoch)
+        self._regrown_in_epoch = 0
+        self._epoch_steps = 0
+
+    def on_train_end(self, net, **kwargs):
+        self._remove_hooks()
+
+    # -- drop and regrow --------------------------------------------------------
+    @torch.no_grad()
+    def _update(self, net, fraction):
+        optimizers = self._optimizers(net)
+        n_changed = 0
+        for target in self.targets_:
+            mask = target.mask()
+            weight = target.weight.detach()
+            n_active = int(mask.sum())
+            k = min(round(fraction * n_active), n_active)
+            if k == 0:
+                continue
+            # Drop: the k active weights of smallest magnitude.
+            magnitude = torch.where(mask, weight.abs(), torch.inf).flatten()
+            dropped = torch.topk(magnitude, k, largest=False).indices
+            kept = mask.flatten().clone()
+            kept[dropped] = False
+            # Regrow k among the inactive ones (just-dropped included, as in
+            # the RigL reference code: such a weight restarts at zero).
+            scores = self._grow_scores(target, ~kept.view_as(mask)).flatten()
+            scores = torch.where(kept, -torch.inf, scores)
+            grown = torch.topk(scores, k).indices
+            new_mask = kept.clone()
+            new_mask[grown] = True
+            new_mask = new_mask.view_as(mask)
+            target.weight.view(-1)[grown] = 0.0  # regrown weights start at zero
+            target.set_mask(new_mask)
+            survivors = mask & new_mask
+            for optimizer in optimizers:
+                if target.has_buffer:
+                    clear_optimizer_state(optimizer, target.layer)
+                clear_param_state(optimizer, target.weight, survivors)
+            changed = int((new_mask & ~mask).sum())
+            n_changed += changed
+            target.grad = None
+        self._regrown_in_epoch += n_changed
+        self.updates_.append(
+            {"step": self.step_, "fraction": fraction, "regrown": n_changed}
+        )
+
+    def _grow_scores(self, target, candidates):
+        raise NotImplementedError
+
+
+_SHARED_DOC = """
+    Parameters
+    ----------
+    drop_fraction : float, default=0.3
+        Fraction of each layer's active connections dropped (and as many
+        regrown) at an update (SET's ζ, RigL's α).
+    update_every : int{every}, default={every_default}
+        Optimizer steps between updates (RigL's ΔT).
+    end_fraction : float, default={end_default}
+        Updates stop after this fraction of the training steps
+        (``max_epochs`` times the batches of an epoch).
+    decay : {{"constant", "cosine"}}, default={decay_default!r}
+        How the drop fraction decays over training: not at all (SET) or
+        RigL's cosine annealing to zero at ``end_fraction``.
+    sparsity : float, default=None
+        ``None`` rewires the module's sparse layers as they are (the masks of
+        an sksparse estimator with ``sparsity > 0``; the exact zeros of a
+        plain ``nn.Linear``). A float draws new random masks with this overall
+        sparsity at the start of training, per ``init``, for every linear
+        layer not excluded.
+    init : {{"erdos_renyi", "uniform"}}, default="erdos_renyi"
+        Per-layer densities of the drawn masks:
+        :func:`erdos_renyi_densities` (Mocanu et al.), or the same in every
+        layer.
+    exclude : sequence of str, default=None
+        Names of linear layers (as in ``module.named_modules()``) left alone.
+    random_state : int, RandomState or None, default=None
+        Seeds the drawn masks and random choices.
+    module : str, default="module_"
+        Attribute of the net holding the module.
+
+    Attributes
+    ----------
+    targets_ : list
+        The rewired layers.
+    step_ : int
+        Optimizer steps seen in this fit.
+    total_steps_ : int
+        ``max_epochs`` times the steps of an epoch (estimated at the start,
+        counted after the first epoch).
+    updates_ : list of dict
+        ``step``, ``fraction`` and connections ``regrown`` of every update.
+    n_connections_ : dict of str to int
+        Active connections per layer, constant throughout.
+
+    Notes
+    -----
+    Works on linear layers: :class:`~sksparse.nn.MaskedLinear` (its mask is
+    changed in place with ``set_mask``) and plain ``nn.Linear`` (the callback
+    keeps the mask and zeros the removed weights after every optimizer step).
+    The optimizer state (momentum, Adam moments) of dropped and regrown
+    weights is cleared. The history gets ``sparsity`` and ``regrown`` per
+    epoch.
+"""
+
+
+class SET(BaseDynamicSparsity):
+    """Sparse Evolutionary Training: drop the weakest, regrow at random.
+
+    Every ``update_every`` steps each sparse layer loses the fraction
+    ``drop_fraction`` of its active connections with the smallest
+    magnitude, and gains as many at random inactive positions, with weight
+    zero; sparsity stays constant. Mocanu et al. start from an Erdős–Rényi
+    sparse prior (``sparsity=..., init="erdos_renyi"``, or an sksparse
+    estimator's prior) and update after every epoch (``update_every="epoch"``).
+    {shared}
+    See Also
+    --------
+    RigL : regrows where the gradient is largest.
+
+    References
+    ----------
+    D. C. Mocanu, E. Mocanu, P. Stone, P. H. Nguyen, M. Gibescu and
+    A. Liotta, "Scalable training of artificial neural networks with adaptive
+    sparse connectivity inspired by network science", Nature Communications
+    9, 2383 (2018).
+
+    Examples
+    --------
+    >>> from sksparse import SparseMLPClassifier
+    >>> from sksparse.datasets import load_digits
+    >>> from sksparse.pruning import SET
+    >>> X, y, X_test, y_test = load_digits()
+    >>> clf = SparseMLPClassifier((64,), sparsity=0.9, max_epochs=10, lr=1e-2,
+    ...     random_state=0, callbacks=[("set", SET(0.3, update_every=10))])
+    >>> clf.fit(X, y).score(X_test, y_test) > 0.8
+    True
+    >>> round(clf.sparsity_, 2)
+    0.9
+    """
+
+    def _grow_scores(self, target, candidates):
+        return torch.rand(candidates.shape, generator=self.rng_).to(
+            target.weight.device
+        )
+
+
+class RigL(BaseDynamicSparsity):
+    """Rigging the Lottery: drop the weakest, regrow where the gradient is largest.
+
+    Every ``update_every`` steps each sparse layer loses a fraction of its
+    active connections with the smallest magnitude and gains as many
+    inactive ones with the largest dense-gradient magnitude ``|dL/dW|``,
+    with weight zero. The fraction decays from ``drop_fraction`` to zero by a
+    cosine, and updates stop at ``end_fraction`` of training. The dense
+    gradient comes from the update step's own batch, through a temporary hook
+    on each layer's output (``g^T x``), with no extra forward pass.
+    {shared}
+    See Also
+    --------
+    SET : regrows at random.
+
+    References
+    ----------
+    U. Evci, T. Gale, J. Menick, P. S. Castro and E. Elsen, "Rigging the
+    Lottery: Making All Tickets Winners", ICML 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skorch import NeuralNetClassifier
+    >>> from torch import nn
+    >>> from sksparse.pruning import RigL
+    >>> X = np.random.default_rng(0).normal(size=(256, 20)).astype("float32")
+    >>> y = (X[:, :3].sum(axis=1) > 0).astype("int64")
+    >>> module = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+    >>> net = NeuralNetClassifier(module, max_epochs=5, lr=0.1, train_split=None,
+    ...     verbose=0, callbacks=[RigL(update_every=4, sparsity=0.8,
+    ...                                random_state=0)]).fit(X, y)
+    >>> [round(s, 2) for s in net.history[:, "sparsity"]]
+    [0.8, 0.8, 0.8, 0.8, 0.8]
+    """
+
+    _needs_gradient = True
+
+    def __init__(
+        self,
+        drop_fraction=0.3,
+        update_every=100,
+        *,
+        end_fraction=0.75,
+        decay="cosine",
+        sparsity=None,
+        init="erdos_renyi",
+        exclude=None,
+        random_state=None,
+        module="module_",
+    ):
+        super().__init__(
+            drop_fraction,
+            update_every,
+            end_fraction=end_fraction,
+            decay=decay,
+            sparsity=sparsity,
+            init=init,
+            exclude=exclude,
+            random_state=random_state,
+            module=module,
+        )
+
+    def _grow_scores(self, target, candidates):
+        grad = target.grad
+        if grad is None:  # no gradient seen (e.g. the layer was not used)
+            grad = torch.zeros_like(target.weight)
+        score = grad.abs().to(torch.float64)
+        # Ties (zero gradients) are broken at random, below any real gap.
+        scale = float(score.max()) or 1.0
+        jitter = torch.rand(score.shape, generator=self.rng_, dtype=torch.float64)
+        return score + 1e-9 * scale * jitter.to(score.device)
+
+
+SET.__doc__ = SET.__doc__.format(
+    shared=_SHARED_DOC.format(
+        every=' or "epoch"',
+        every_default=100,
+        end_default=1.0,
+        decay_default="constant",
+    )
+)
+RigL.__doc__ = RigL.__doc__.format(
+    shared=_SHARED_DOC.format(
+        every="", every_default=100, end_default=0.75, decay_default="cosine"
+    )
+)
