@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -87,6 +88,19 @@ def test_retraining_recovers_accuracy(digits):
     retrained = PrunedEstimator(**base, retrain_epochs=5).fit(X, y)
     assert len(no_retrain.history_) == 10
     assert retrained.score(X_test, y_test) > no_retrain.score(X_test, y_test)
+
+
+def test_prefit_estimator_is_pruned_as_a_copy(pruned, digits):
+    X, y, X_test, _ = digits
+    dense = small_clf(max_epochs=3).fit(X, y)
+    before = dense.predict_proba(X_test)
+    est = PrunedEstimator(dense, MagnitudePruner(0.6), retrain_epochs=1, prefit=True)
+    est.fit(X, y)
+    assert len(est.history_) == 3 + 1 and est.sparsity_ == pytest.approx(0.6, abs=1e-3)
+    np.testing.assert_array_equal(dense.predict_proba(X_test), before)  # untouched
+    assert dense.sparsity_ == 0
+    with pytest.raises(NotFittedError):
+        PrunedEstimator(small_clf(), prefit=True).fit(X, y)
 
 
 def test_iterative_schedule_retrains_after_each_step(digits):

@@ -1,6 +1,7 @@
 """``PrunedEstimator``: fit, prune and re-train as one scikit-learn estimator."""
 
 import contextlib
+import copy
 
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
@@ -87,6 +88,11 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         Pruning events: None (:class:`~sksparse.pruning.OneShot`) prunes once;
         :class:`~sksparse.pruning.Iterative` in ``n_steps`` equal steps;
         :class:`~sksparse.pruning.Gradual` on Zhu & Gupta's cubic schedule.
+    prefit : bool, default=False
+        Whether ``estimator`` is already fitted: then ``fit`` prunes and
+        re-trains a deep copy of it instead of fitting a clone (as
+        scikit-learn's ``SelectFromModel(prefit=True)``), which lets several
+        pruning runs share one dense training.
 
     Attributes
     ----------
@@ -123,11 +129,14 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     0.8
     """
 
-    def __init__(self, estimator, pruner=None, *, retrain_epochs=5, schedule=None):
+    def __init__(
+        self, estimator, pruner=None, *, retrain_epochs=5, schedule=None, prefit=False
+    ):
         self.estimator = estimator
         self.pruner = pruner
         self.retrain_epochs = retrain_epochs
         self.schedule = schedule
+        self.prefit = prefit
 
     def _validate_params(self):
         if not hasattr(self.estimator, "fit"):
@@ -143,6 +152,8 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
                 f"(MagnitudePruner, RandomPruner), got {type(self.pruner).__name__}."
             )
         check_positive_int(self.retrain_epochs, "retrain_epochs", allow_zero=True)
+        if not isinstance(self.prefit, bool):
+            raise TypeError(f"prefit must be a bool, got {type(self.prefit).__name__}.")
         return check_schedule(self.schedule)
 
     def fit(self, X, y):
@@ -159,7 +170,11 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         schedule = self._validate_params()
         pruner = MagnitudePruner() if self.pruner is None else clone(self.pruner)
-        estimator = clone(self.estimator).fit(X, y)
+        if self.prefit:
+            check_is_fitted(self.estimator)
+            estimator = copy.deepcopy(self.estimator)
+        else:
+            estimator = clone(self.estimator).fit(X, y)
         net = estimator if isinstance(estimator, NeuralNet) else estimator.net_
         module = net.module_
 

@@ -1,0 +1,535 @@
+"""Pruning benchmark: the paper's comparison of magnitude pruning schemes.
+
+Reproduces Stier et al. (2021)'s pruning experiment (after See et al. 2016) on
+Fashion-MNIST, offline: a LeNet-300-100 (784-300-100-10) is trained dense,
+then pruned class-blinded, class-uniform, class-distributed and at random, to
+50, 80, 90, 95 and 98 % compression, one-shot and iteratively, each with and
+without re-training, over several seeds. Every pruned model is a
+:class:`sksparse.PrunedEstimator` built on the seed's cached dense network
+(``prefit=True``), so the grid costs re-training only.
+
+In the same run it times one pruning + re-training round of sksparse (mask
+buffers in ``MaskedLinear``) against the same round done with
+``torch.nn.utils.prune`` (forward pre-hooks on plain ``nn.Linear``), on the
+same weights and batches.
+
+Writes ``benchmarks/results/pruning.json`` (everything), ``pruning.csv`` (the
+summary table), ``pruning.md`` (the README table) and ``pruning.png``
+(accuracy against compression, one line per method).
+
+Usage (``make bench-pruning`` runs the defaults)::
+
+    python benchmarks/pruning.py [--n-train 20000] [--epochs 8]
+        [--retrain-epochs 2] [--iterative-steps 3] [--seeds 0 1 2]
+
+The defaults are sized for one CPU core in about 25 minutes; the paper's
+setting is closer to ``--n-train 60000 --epochs 20 --retrain-epochs 5``.
+"""
+
+import argparse
+import copy
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from sksparse import PrunedEstimator, SparseMLPClassifier
+from sksparse.datasets import load_fashion_mnist, load_mnist
+from sksparse.pruning import Iterative, MagnitudePruner, OneShot, RandomPruner
+from sksparse.pruning._base import reapply_masks
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COMPRESSIONS = (0.5, 0.8, 0.9, 0.95, 0.98)
+METHODS = ("class-blinded", "class-uniform", "class-distributed", "random")
+HIDDEN = (300, 100)  # LeNet-300-100 (LeCun et al. 1998), the paper does not say
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"]
+    )
+    parser.add_argument("--root", default=None, help="folder with the IDX files")
+    parser.add_argument("--n-train", type=int, default=20_000)
+    parser.add_argument("--epochs", type=int, default=8, help="dense training epochs")
+    parser.add_argument(
+        "--retrain-epochs",
+        type=int,
+        default=2,
+        help="re-training epochs per pruning step",
+    )
+    parser.add_argument("--iterative-steps", type=int, default=3)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument(
+        "--compressions", type=float, nargs="+", default=list(COMPRESSIONS)
+    )
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--timing-repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(os.environ.get("SKSPARSE_DATA", "~/sksparse_data")).expanduser()
+        / "bench_cache",
+        help="where dense networks are cached between runs",
+    )
+    return parser.parse_args(argv)
+
+
+def load_data(args):
+    loader = load_fashion_mnist if args.dataset == "fashion-mnist" else load_mnist
+    try:
+        X, y, X_test, y_test = loader(args.root)
+    except (FileNotFoundError, OSError) as exc:
+        sys.exit(
+            f"{args.dataset} files not found ({exc}). Install Debian's "
+            "dataset-fashion-mnist (`make data`) or pass --root."
+        )
+    order = np.random.default_rng(0).permutation(len(X))[: args.n_train]
+    return X[order], y[order], X_test, y_test
+
+
+def dense_network(args, seed, X, y):
+    """Train (or load from the cache) the seed's dense LeNet-300-100."""
+    key = (
+        f"{args.dataset}-n{args.n_train}-e{args.epochs}-lr{args.lr}-b{args.batch_size}"
+    )
+    path = args.cache / f"dense-{key}-seed{seed}.joblib"
+    if path.exists():
+        clf = joblib.load(path)
+        return clf, clf.history_[:, "dur"]
+    clf = SparseMLPClassifier(
+        HIDDEN,
+        max_epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        random_state=seed,
+    ).fit(X, y)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(clf, path)
+    return clf, clf.history_[:, "dur"]
+
+
+def run_dense_control(args, dense, X, y, X_test, y_test, seed):
+    """The dense net trained as many more epochs as the re-trained pruned ones.
+
+    Re-training adds epochs; this control (amount 0) tells how much of a
+    pruned net's gain over the dense one comes from the extra training alone.
+    """
+    rows = []
+    for schedule_name, n_steps in (
+        ("one-shot", 1),
+        ("iterative", args.iterative_steps),
+    ):
+        est = PrunedEstimator(
+            dense,
+            MagnitudePruner(0.0),
+            retrain_epochs=args.retrain_epochs * n_steps,
+            prefit=True,
+        ).fit(X, y)
+        rows.append(
+            dict(
+                seed=seed,
+                schedule=schedule_name,
+                extra_epochs=args.retrain_epochs * n_steps,
+                accuracy=float(est.score(X_test, y_test)),
+            )
+        )
+        print(
+            f"seed {seed} dense + {rows[-1]['extra_epochs']} epochs: "
+            f"acc {rows[-1]['accuracy']:.4f}",
+            flush=True,
+        )
+    return rows
+
+
+def make_pruner(method, amount, seed):
+    if method == "random":
+        return RandomPruner(amount, random_state=seed)
+    return MagnitudePruner(amount, scope=method)
+
+
+def run_grid(args, dense, X, y, X_test, y_test, seed):
+    rows = []
+    schedules = {"one-shot": OneShot(), "iterative": Iterative(args.iterative_steps)}
+    for method in args.methods:
+        for amount in args.compressions:
+            for schedule_name, schedule in schedules.items():
+                for retrain in (0, args.retrain_epochs):
+                    start = time.perf_counter()
+                    est = PrunedEstimator(
+                        dense,
+                        make_pruner(method, amount, seed),
+                        retrain_epochs=retrain,
+                        schedule=schedule,
+                        prefit=True,
+                    ).fit(X, y)
+                    rows.append(
+                        dict(
+                            seed=seed,
+                            method=method,
+                            compression=amount,
+                            schedule=schedule_name,
+                            retrained=bool(retrain),
+                            retrain_epochs_total=retrain
+                            * len(schedule.targets(amount)),
+                            accuracy=float(est.score(X_test, y_test)),
+                            sparsity=est.sparsity_,
+                            seconds=time.perf_counter() - start,
+                        )
+                    )
+                    print(
+                        f"seed {seed} {method:17s} {amount:.2f} {schedule_name:9s} "
+                        f"retrain={retrain}: acc {rows[-1]['accuracy']:.4f} "
+                        f"sparsity {est.sparsity_:.3f} ({rows[-1]['seconds']:.1f} s)",
+                        flush=True,
+                    )
+    return rows
+
+
+# -- timing: sksparse masks vs torch.nn.utils.prune ---------------------------
+def plain_copy(module):
+    """The same LeNet as plain nn.Linear layers with the same weights."""
+    layers = []
+    for i, masked in enumerate(module.masked_layers):
+        linear = nn.Linear(masked.in_features, masked.out_features)
+        with torch.no_grad():
+            linear.weight.copy_(masked.weight)
+            linear.bias.copy_(masked.bias)
+        layers += [linear, nn.ReLU()] if i < len(module.masked_layers) - 1 else [linear]
+    return nn.Sequential(*layers)
+
+
+def train_epoch(module, optimizer, X, y, batch_size, after_step=None):
+    criterion = nn.CrossEntropyLoss()
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
+    for start in range(0, len(X), batch_size):
+        batch = order[start : start + batch_size]
+        optimizer.zero_grad()
+        criterion(module(X[batch]), y[batch]).backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step()
+
+
+def time_round(variant, dense, X, y, amount, batch_size, lr):
+    """Seconds to prune ``dense`` to ``amount`` and re-train one epoch."""
+    if variant == "sksparse (MaskedLinear)":
+        module = copy.deepcopy(dense.module_)
+    else:
+        module = plain_copy(dense.module_)
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    after_step = None
+    start = time.perf_counter()
+    if variant == "torch.nn.utils.prune":
+        params = [(m, "weight") for m in module if isinstance(m, nn.Linear)]
+        torch_prune.global_unstructured(
+            params, pruning_method=torch_prune.L1Unstructured, amount=amount
+        )
+    else:
+        masks = MagnitudePruner(amount).prune(module, optimizer=optimizer)
+        if variant == "sksparse (plain nn.Linear)":
+
+            def after_step():
+                reapply_masks(module, masks)
+
+    prune_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    train_epoch(module, optimizer, X, y, batch_size, after_step)
+    epoch_seconds = time.perf_counter() - start
+    return prune_seconds, epoch_seconds
+
+
+def run_timing(args, dense, X, y):
+    X = torch.as_tensor(X)
+    y = torch.as_tensor(y, dtype=torch.int64)
+    variants = [
+        "sksparse (MaskedLinear)",
+        "sksparse (plain nn.Linear)",
+        "torch.nn.utils.prune",
+    ]
+    times = {v: {"prune": [], "epoch": []} for v in variants}
+    for _ in range(args.timing_repeats):
+        for variant in variants:  # interleaved, so load changes hit all alike
+            prune_s, epoch_s = time_round(
+                variant, dense, X, y, 0.9, args.batch_size, args.lr
+            )
+            times[variant]["prune"].append(prune_s)
+            times[variant]["epoch"].append(epoch_s)
+    return {
+        v: {
+            "prune_seconds_median": statistics.median(t["prune"]),
+            "epoch_seconds_median": statistics.median(t["epoch"]),
+            "prune_seconds": t["prune"],
+            "epoch_seconds": t["epoch"],
+        }
+        for v, t in times.items()
+    }
+
+
+# -- reporting ----------------------------------------------------------------
+def summarise(rows, dense_acc):
+    groups = {}
+    for row in rows:
+        key = (row["method"], row["compression"], row["schedule"], row["retrained"])
+        groups.setdefault(key, []).append(row["accuracy"])
+    dense_mean = float(np.mean(dense_acc))
+    summary = []
+    for (method, compression, schedule, retrained), accs in groups.items():
+        summary.append(
+            dict(
+                method=method,
+                compression=compression,
+                schedule=schedule,
+                retrained=retrained,
+                accuracy_mean=float(np.mean(accs)),
+                accuracy_std=float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+                delta_vs_dense=float(np.mean(accs)) - dense_mean,
+                n_seeds=len(accs),
+            )
+        )
+    return summary
+
+
+def check_targets(summary, dense_acc, timing, control):
+    dense_mean = float(np.mean(dense_acc))
+
+    def best(method, compression):
+        found = [
+            s
+            for s in summary
+            if s["method"] == method
+            and s["compression"] == compression
+            and s["retrained"]
+        ]
+        return max(found, key=lambda s: s["accuracy_mean"]) if found else None
+
+    targets = []
+    at80, at95 = best("class-blinded", 0.8), best("class-blinded", 0.95)
+    if at80:
+        targets.append(
+            dict(
+                target="class-blinded, 80 % compression, re-trained >= dense",
+                figure=f"{100 * at80['delta_vs_dense']:+.2f} points "
+                f"({at80['schedule']})",
+                met=at80["accuracy_mean"] >= dense_mean,
+            )
+        )
+    if at95:
+        targets.append(
+            dict(
+                target="class-blinded, 95 % compression, re-trained within 1 point",
+                figure=f"{100 * at95['delta_vs_dense']:+.2f} points "
+                f"({at95['schedule']})",
+                met=at95["delta_vs_dense"] >= -0.01,
+            )
+        )
+    one_shot_80 = [
+        s
+        for s in summary
+        if s["method"] == "class-blinded"
+        and s["compression"] == 0.8
+        and s["schedule"] == "one-shot"
+        and s["retrained"]
+    ]
+    controls = [c["accuracy"] for c in control if c["schedule"] == "one-shot"]
+    if one_shot_80 and controls:
+        delta = one_shot_80[0]["accuracy_mean"] - float(np.mean(controls))
+        targets.append(
+            dict(
+                target="(stricter) class-blinded 80 % one-shot re-trained >= dense "
+                "trained the same extra epochs",
+                figure=f"{100 * delta:+.2f} points",
+                met=delta >= 0,
+            )
+        )
+    ours = timing["sksparse (MaskedLinear)"]["epoch_seconds_median"]
+    torch_s = timing["torch.nn.utils.prune"]["epoch_seconds_median"]
+    targets.append(
+        dict(
+            target="sksparse re-training no slower per epoch than torch.nn.utils.prune",
+            figure=f"{ours:.2f} s vs {torch_s:.2f} s per epoch ({ours / torch_s:.2f}x)",
+            met=ours <= torch_s * 1.02,  # 2 % timing noise
+        )
+    )
+    return targets
+
+
+def markdown_table(summary, dense_acc, args, control):
+    dense_mean, dense_std = 100 * np.mean(dense_acc), 100 * np.std(dense_acc, ddof=1)
+    extra = {}
+    for row in control:
+        extra.setdefault(row["extra_epochs"], []).append(100 * row["accuracy"])
+    controls = ", ".join(
+        f"+{n} epochs {np.mean(a):.2f} %" for n, a in sorted(extra.items())
+    )
+    lines = [
+        f"Dense LeNet-300-100: **{dense_mean:.2f} ± {dense_std:.2f} %** test accuracy "
+        f"({args.dataset}, {args.n_train} training images, {args.epochs} epochs, "
+        f"{len(args.seeds)} seeds). Cells: mean ± std test accuracy (%) after pruning "
+        "with re-training / without. Control, the dense net trained as many extra "
+        f"epochs as the re-training adds: {controls}.",
+        "",
+        "| method | schedule | "
+        + " | ".join(f"{100 * c:g} %" for c in args.compressions)
+        + " |",
+        "|---|---|" + "---|" * len(args.compressions),
+    ]
+    index = {
+        (s["method"], s["schedule"], s["compression"], s["retrained"]): s
+        for s in summary
+    }
+    for method in args.methods:
+        for schedule in ("one-shot", "iterative"):
+            cells = []
+            for c in args.compressions:
+                with_, without = (
+                    index[(method, schedule, c, True)],
+                    index[(method, schedule, c, False)],
+                )
+                mean, std = 100 * with_["accuracy_mean"], 100 * with_["accuracy_std"]
+                cells.append(
+                    f"{mean:.2f} ± {std:.2f} / {100 * without['accuracy_mean']:.2f}"
+                )
+            lines.append(f"| {method} | {schedule} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(summary, dense_acc, args, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    colors = dict(zip(METHODS, ["C0", "C1", "C2", "C7"]))
+    x = list(range(len(args.compressions)))  # evenly spaced: 50 ... 98 %
+    for ax, retrained in zip(axes, (False, True)):
+        dense_mean = 100 * np.mean(dense_acc)
+        ax.axhline(dense_mean, color="k", lw=1, ls=":", label="dense")
+        for method in args.methods:
+            for schedule, style in (("one-shot", "-"), ("iterative", "--")):
+                rows = [
+                    next(
+                        s
+                        for s in summary
+                        if s["method"] == method
+                        and s["schedule"] == schedule
+                        and s["compression"] == c
+                        and s["retrained"] == retrained
+                    )
+                    for c in args.compressions
+                ]
+                ax.errorbar(
+                    x,
+                    [100 * r["accuracy_mean"] for r in rows],
+                    yerr=[100 * r["accuracy_std"] for r in rows],
+                    color=colors[method],
+                    ls=style,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    label=f"{method} ({schedule})",
+                )
+        ax.set_xticks(x, [f"{100 * c:g}" for c in args.compressions])
+        ax.set_xlabel("compression (% of weights removed)")
+        ax.set_title("with re-training" if retrained else "without re-training")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%)")
+    top = max(100 * s["accuracy_mean"] for s in summary)
+    axes[0].set_ylim(0, min(100, max(top, 100 * np.mean(dense_acc)) + 3))
+    axes[1].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"Pruning LeNet-300-100 on {args.dataset} ({len(args.seeds)} seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    X, y, X_test, y_test = load_data(args)
+    print(
+        f"{args.dataset}: {X.shape[0]} training, {X_test.shape[0]} test images",
+        flush=True,
+    )
+
+    rows, dense_acc, dense_epoch_seconds, timing = [], [], [], None
+    control = []
+    for seed in args.seeds:
+        dense, durations = dense_network(args, seed, X, y)
+        dense_acc.append(float(dense.score(X_test, y_test)))
+        dense_epoch_seconds += list(durations)
+        print(f"seed {seed} dense accuracy {dense_acc[-1]:.4f}", flush=True)
+        if timing is None:
+            timing = run_timing(args, dense, X, y)
+            print(
+                json.dumps(
+                    {
+                        k: {
+                            m: round(v[m], 3)
+                            for m in ("prune_seconds_median", "epoch_seconds_median")
+                        }
+                        for k, v in timing.items()
+                    }
+                ),
+                flush=True,
+            )
+        control += run_dense_control(args, dense, X, y, X_test, y_test, seed)
+        rows += run_grid(args, dense, X, y, X_test, y_test, seed)
+
+    summary = summarise(rows, dense_acc)
+    targets = check_targets(summary, dense_acc, timing, control)
+    table = markdown_table(summary, dense_acc, args, control)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = dict(
+        command="python benchmarks/pruning.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        config={
+            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+        },
+        machine=dict(
+            platform=platform.platform(),
+            processor=platform.processor() or platform.machine(),
+            cpu_count=os.cpu_count(),
+            torch_threads=torch.get_num_threads(),
+            python=platform.python_version(),
+            torch=torch.__version__,
+        ),
+        network="LeNet-300-100 (784-300-100-10), ReLU, Adam",
+        dense_accuracy=dense_acc,
+        dense_control_extra_epochs=control,
+        dense_epoch_seconds=dense_epoch_seconds,
+        timing_prune_and_retrain_round=timing,
+        targets=targets,
+        summary=summary,
+        runs=rows,
+        total_seconds=time.perf_counter() - started,
+    )
+    (args.out / "pruning.json").write_text(json.dumps(result, indent=1))
+    with open(args.out / "pruning.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    (args.out / "pruning.md").write_text(table + "\n")
+    plot(summary, dense_acc, args, args.out / "pruning.png")
+    print(table)
+    for t in targets:
+        print(f"{'MET ' if t['met'] else 'MISSED'} {t['target']}: {t['figure']}")
+    print(f"total {result['total_seconds'] / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
