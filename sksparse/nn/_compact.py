@@ -41,7 +41,7 @@ __all__ = [
 # with torch 2.14 and MKL at batch 256 and batch 1, layer shapes 784x300 and
 # 2000x2000 (benchmarks/inference.py, section "crossover"; the figures are in
 # benchmarks/results/inference.json).
-DENSE_THRESHOLD = {"numba": 0.3, "torch": 0.1}
+DENSE_THRESHOLD = {"numba": 0.15, "torch": 0.1}
 
 BACKENDS = ("auto", "numba", "torch")
 LAYOUTS = ("auto", "dense", "csr")
@@ -103,13 +103,26 @@ def _spmm_kernel(crow, col, val, bias, x, out):
 
 
 def _spmv_kernel(crow, col, val, bias, x, out):
-    """``out = W @ x + bias`` for CSR ``W`` and a vector ``x`` (batch 1)."""
+    """``out = W @ x + bias`` for CSR ``W`` and a vector ``x`` (batch 1).
+
+    Four accumulators per row break the chain of dependent additions, so
+    four gathers and multiply-adds are in flight at a time.
+    """
     n_rows = crow.shape[0] - 1
     for r in range(n_rows):
-        acc = bias[r]
-        for k in range(crow[r], crow[r + 1]):
-            acc += val[k] * x[col[k]]
-        out[r] = acc
+        a0 = a1 = a2 = a3 = val.dtype.type(0)
+        k = crow[r]
+        end = crow[r + 1]
+        while k + 4 <= end:
+            a0 += val[k] * x[col[k]]
+            a1 += val[k + 1] * x[col[k + 1]]
+            a2 += val[k + 2] * x[col[k + 2]]
+            a3 += val[k + 3] * x[col[k + 3]]
+            k += 4
+        while k < end:
+            a0 += val[k] * x[col[k]]
+            k += 1
+        out[r] = bias[r] + ((a0 + a1) + (a2 + a3))
 
 
 _NUMBA_KERNELS = None
@@ -248,7 +261,9 @@ class CompactLinear(nn.Module):
                 self.values.numpy(),
                 self.bias.numpy(),
             )
-        x = h.detach().contiguous().numpy()
+        if h.requires_grad:
+            h = h.detach()
+        x = (h if h.is_contiguous() else h.contiguous()).numpy()
         if x.dtype != args[2].dtype:
             x = x.astype(args[2].dtype)
         out = np.empty((self.out_features, x.shape[1]), dtype=x.dtype)
