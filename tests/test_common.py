@@ -5,6 +5,7 @@ Settings come from one table of tiny, fast parameters (imbalanced-learn's
 estimator's tags, not here.
 """
 
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import sksparse
@@ -38,6 +39,18 @@ INIT_PARAMS["PrunedEstimator"] = dict(
     estimator=SparseMLPClassifier(**INIT_PARAMS["SparseMLPClassifier"]),
     pruner=MagnitudePruner(amount=0.5),
     retrain_epochs=3,
+)
+
+
+# The search's own contract is checked, not its candidates': a decision tree
+# keeps the many fits of a search (population x cv, then refit) instant.
+INIT_PARAMS["GeneticSearchCV"] = dict(
+    estimator=DecisionTreeClassifier(random_state=0),
+    param_space={"max_depth": [2, 4, 8], "min_samples_leaf": [1, 2]},
+    population_size=3,
+    generations=2,
+    cv=2,
+    random_state=0,
 )
 
 

@@ -9,11 +9,13 @@ the most promising are trained (Stier, Darji & Granitzer 2021). The state is
 checkpointed atomically after every generation.
 """
 
+import copy
 import math
 import numbers
 import os
 import time
 import warnings
+from collections import Counter
 from numbers import Integral, Real
 
 import joblib
@@ -25,7 +27,7 @@ from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.model_selection._validation import _fit_and_score
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_method_params, indexable
 
@@ -67,6 +69,15 @@ def _training_record(estimator):
             if loss is not None and not math.isfinite(float(loss)):
                 diverged = True
     return (n_epochs if found else np.nan), diverged
+
+
+def _failure_summary(errors):
+    """Distinct fit errors with their counts, as scikit-learn reports them."""
+    counts = Counter(errors)
+    return "\n".join(
+        f"{'-' * 80}\n{n} fits failed with the following error:\n{error}"
+        for error, n in counts.items()
+    )
 
 
 def _error_like(scores, error_score):
@@ -386,6 +397,15 @@ class GeneticSearchCV(BaseSearchCV):
         self.checkpoint = checkpoint
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The search accepts the data its estimator accepts (BaseSearchCV
+        # forwards only some input tags).
+        inner = get_tags(self.estimator)
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        return tags
+
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         # The generations are scheduled by fit itself: a predictor screens
         # candidates that are never trained and a checkpoint restores rows
@@ -552,7 +572,9 @@ class GeneticSearchCV(BaseSearchCV):
                 )
         return children
 
-    def _evaluate(self, parallel, candidates, space, X, y, splits, scorers, fit_params):
+    def _evaluate(
+        self, parallel, candidates, space, X, y, splits, scorers, fit_params, *, first
+    ):
         """Cross-validate ``candidates``; returns one list of outs per candidate."""
         if not candidates:
             return []
@@ -582,11 +604,19 @@ class GeneticSearchCV(BaseSearchCV):
             for split_idx, (train, test) in enumerate(splits)
         )
         failures = [o["fit_error"] for o in out if o["fit_error"] is not None]
+        if failures and len(failures) == len(out) and first:
+            # As scikit-learn's searches: when every fit of the initial
+            # population fails the estimator is misconfigured; say why now.
+            raise ValueError(
+                f"All the {len(out)} fits of the initial population failed. "
+                "It is very likely that your model is misconfigured; set "
+                f"error_score='raise' to debug.\n{_failure_summary(failures)}"
+            )
         if failures:
             warnings.warn(
                 f"{len(failures)} of {len(out)} fits failed; their scores are set "
-                f"to error_score={self.error_score!r} and the search goes on. "
-                f"First failure:\n{failures[0]}",
+                f"to error_score={self.error_score!r} and the search goes on.\n"
+                f"{_failure_summary(failures)}",
                 FitFailedWarning,
                 stacklevel=3,
             )
@@ -656,6 +686,7 @@ class GeneticSearchCV(BaseSearchCV):
             splits,
             scorers,
             fit_params,
+            first=generation == 0,
         )
         outs = dict(zip(to_train, outs))
 
@@ -780,6 +811,11 @@ class GeneticSearchCV(BaseSearchCV):
                 "with several metrics in scoring, refit must name the one "
                 f"GeneticSearchCV evolves for, got refit={self.refit!r}."
             )
+        if y is None and get_tags(self.estimator).target_tags.required:
+            raise ValueError(
+                f"{type(self.estimator).__name__} requires y to be passed, but the "
+                "target y is None."
+            )
         X, y = indexable(X, y)
         fit_params = _check_method_params(X, params=params)
         groups = fit_params.pop("groups", None)
@@ -816,10 +852,12 @@ class GeneticSearchCV(BaseSearchCV):
 
         rows = state["rows"]
         trained = [r for r in rows if r["trained"]]
-        if not trained or not any(np.isfinite(r["fitness"]) for r in trained):
+        errors = [o["fit_error"] for r in trained for o in r["out"]]
+        if all(e is not None for e in errors):
             raise ValueError(
-                f"All {len(trained)} trained individuals failed; set "
-                "error_score='raise' to see why."
+                f"All the {len(errors)} fits of the {len(trained)} trained "
+                "individuals failed; set error_score='raise' to debug.\n"
+                f"{_failure_summary(errors)}"
             )
         results = self._results(rows, self.n_splits_, splits)
         self.cv_results_ = results
