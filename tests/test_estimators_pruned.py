@@ -12,8 +12,13 @@ from sklearn.preprocessing import StandardScaler
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from sksparse import PrunedEstimator, SparseMLPClassifier, SparseMLPRegressor
-from sksparse.datasets import load_digits
+from sksparse import (
+    GraphPriorRNNClassifier,
+    PrunedEstimator,
+    SparseMLPClassifier,
+    SparseMLPRegressor,
+)
+from sksparse.datasets import load_digits, make_reber_classification
 from sksparse.pruning import Iterative, MagnitudePruner, RandomPruner
 
 
@@ -140,6 +145,20 @@ def test_regressor_is_wrapped_as_a_regressor():
     assert not hasattr(est, "predict_proba")
     assert est.predict(X).shape == (300,)
     assert est.score(X, y) > 0.8
+
+
+def test_recurrent_estimator_is_pruned_gate_by_gate():
+    X, y = make_reber_classification(120, random_state=0)[:2]
+    clf = GraphPriorRNNClassifier(
+        cell="lstm", hidden_size=8, max_epochs=2, random_state=0
+    )
+    est = PrunedEstimator(
+        clf, MagnitudePruner(0.7, scope="class-uniform"), retrain_epochs=1
+    ).fit(X, y)
+    assert "rnn.weight_hh_l0[o]" in est.pruner_.weight_classes_
+    assert est.sparsity_ == pytest.approx(0.7, abs=0.01)
+    assert _pruned_weights_are_zero(est)
+    assert est.predict(X).shape == (len(X),)
 
 
 def test_plain_skorch_net_is_tolerated_and_kept_sparse(digits):
