@@ -314,3 +314,47 @@ def test_parameters_are_scikit_learn_style():
     assert params["end_fraction"] == 0.75 and params["decay"] == "cosine"
     assert SET().get_params()["decay"] == "constant"
     assert "Mocanu" in SET.__doc__ and "drop_fraction : float" in RigL.__doc__
+
+
+def test_sparsity_schedule_prunes_gradually_during_fit(data):
+    X, y = data
+    clf = SparseMLPClassifier(
+        (32,),
+        sparsity=0.8,
+        sparsity_schedule="gradual",
+        max_epochs=4,
+        batch_size=32,
+        random_state=0,
+    ).fit(X, y)
+    # Gradual(n_steps=max_epochs // 2): Zhu & Gupta's cubic targets 0, 0.7, 0.8.
+    history = [round(s, 2) for s in clf.history_[:, "sparsity"]]
+    assert history == [0.0, 0.7, 0.8, 0.8]
+    assert clf.sparsity_ == pytest.approx(0.8, abs=0.01)
+    assert clf.get_params()["sparsity_schedule"] == "gradual"
+
+
+def test_sparsity_schedule_takes_a_schedule_object(data):
+    from sksparse.pruning import Iterative
+
+    X, y = data
+    clf = SparseMLPClassifier(
+        (16,),
+        sparsity=0.6,
+        sparsity_schedule=Iterative(n_steps=2, start=1),
+        max_epochs=3,
+        random_state=0,
+    ).fit(X, y)
+    assert [round(s, 2) for s in clf.history_[:, "sparsity"]] == [0.0, 0.3, 0.6]
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"sparsity_schedule": "cubic"}, "sparsity_schedule"),
+        ({"sparsity_schedule": "gradual", "prior": "erdos_renyi"}, "prior"),
+    ],
+)
+def test_sparsity_schedule_is_validated(params, match, data):
+    X, y = data
+    with pytest.raises(ValueError, match=match):
+        SparseMLPClassifier((8,), sparsity=0.5, max_epochs=1, **params).fit(X, y)

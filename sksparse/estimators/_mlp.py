@@ -19,6 +19,8 @@ from sksparse.estimators._base import (
 )
 from sksparse.graphs import prior_masks, to_layered_dag
 from sksparse.nn import DAGNetwork, SparseMLP
+from sksparse.pruning import Gradual, MagnitudePruner, Pruning
+from sksparse.pruning._schedules import check_schedule
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
 
@@ -48,6 +50,7 @@ class BaseSparseMLP(BaseSparseNet):
         verbose=0,
         callbacks=None,
         warm_start=False,
+        sparsity_schedule=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.sparsity = sparsity
@@ -66,6 +69,7 @@ class BaseSparseMLP(BaseSparseNet):
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.sparsity_schedule = sparsity_schedule
 
     # -- validation ---------------------------------------------------------
     def _hidden_sizes(self):
@@ -85,6 +89,13 @@ class BaseSparseMLP(BaseSparseNet):
 
     def _validate_structure(self):
         check_fraction(self.sparsity, "sparsity")
+        if self.sparsity_schedule is not None:
+            check_schedule(self.sparsity_schedule, "sparsity_schedule")
+            if self.prior is not None:
+                raise ValueError(
+                    "prior must be None with a sparsity_schedule: the network "
+                    "starts dense and magnitude pruning finds its structure."
+                )
         if self.mapping not in MAPPINGS:
             raise ValueError(
                 f"mapping must be one of {MAPPINGS}, got {self.mapping!r}."
@@ -101,6 +112,18 @@ class BaseSparseMLP(BaseSparseNet):
                     "the graph's edges are the network's connections."
                 )
 
+    def _callbacks(self):
+        callbacks = super()._callbacks()
+        if self.sparsity_schedule is not None and self.sparsity > 0:
+            # Zhu & Gupta (2017): prune by magnitude during training, reaching
+            # the final sparsity halfway and fine-tuning for the rest.
+            schedule = self.sparsity_schedule
+            if schedule == "gradual":
+                schedule = Gradual(n_steps=max(1, self.max_epochs // 2))
+            pruning = Pruning(MagnitudePruner(self.sparsity), schedule=schedule)
+            callbacks.append(("sparsity_schedule", pruning))
+        return callbacks
+
     # -- building -----------------------------------------------------------
     def _build_module(self, n_features, n_outputs, seed):
         hidden = self._hidden_sizes()
@@ -116,7 +139,7 @@ class BaseSparseMLP(BaseSparseNet):
             return DAGNetwork(graph, n_features, n_outputs, activation=self.activation)
         sizes = [n_features, *hidden, n_outputs]
         masks = None
-        if self.sparsity > 0:
+        if self.sparsity > 0 and self.sparsity_schedule is None:
             masks = prior_masks(
                 sizes,
                 1.0 - self.sparsity,
@@ -198,6 +221,19 @@ class SparseMLPClassifier(ClassifierMixin, BaseSparseMLP):
         Passed to the skorch net, e.g. ``[Pruning(MagnitudePruner(0.8))]``.
     warm_start : bool, default=False
         Continue training the fitted net on the next ``fit``.
+    sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
+            default=None
+        ``None``: the network is sparse from the start (``sparsity`` of a
+        prior-drawn structure). Otherwise it starts dense and a
+        :class:`~sksparse.pruning.Pruning` callback prunes it by magnitude
+        (class-blinded) during training, to ``sparsity`` at the end of the
+        schedule (``prior`` must then be None). ``"gradual"`` is Zhu & Gupta's
+        cubic schedule reaching ``sparsity`` at epoch ``max_epochs // 2``
+        (:class:`~sksparse.pruning.Gradual`); a schedule object
+        (``Gradual(n_steps=5, start=2)``, ``Iterative``, ``OneShot``) is used
+        as it is. Sparse training that keeps the sparsity constant is
+        :class:`~sksparse.pruning.SET` or :class:`~sksparse.pruning.RigL`
+        in ``callbacks``.
 
     Attributes
     ----------
