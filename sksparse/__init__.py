@@ -10,10 +10,13 @@ import importlib
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
+    "GraphFeatures": "sksparse.estimators",
     "GeneticSearchCV": "sksparse.search",
+    "GraphPriorRNNClassifier": "sksparse.estimators",
     "PrunedEstimator": "sksparse.estimators",
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
+    "StructuralRegressor": "sksparse.estimators",
     "compression_report": "sksparse.estimators",
 }
 

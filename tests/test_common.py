@@ -42,6 +42,26 @@ INIT_PARAMS["PrunedEstimator"] = dict(
 )
 
 
+# Sequences: sklearn's 2-D float arrays are read as value sequences, one
+# number per step (GraphPriorRNNClassifier's input_type="auto").
+INIT_PARAMS["GraphPriorRNNClassifier"] = dict(
+    cell="gru",
+    hidden_size=8,
+    prior="erdos_renyi",
+    sparsity=0.5,
+    max_epochs=20,
+    lr=0.05,
+    batch_size=32,
+    random_state=0,
+)
+
+
+# Graphs in, performance out; sklearn's numeric arrays are read as precomputed
+# structural features (GraphFeatures passes them through).
+INIT_PARAMS["GraphFeatures"] = dict()
+INIT_PARAMS["StructuralRegressor"] = dict(random_state=0)
+
+
 # The search's own contract is checked, not its candidates': a decision tree
 # keeps the many fits of a search (population x cv, then refit) instant.
 INIT_PARAMS["GeneticSearchCV"] = dict(

@@ -3,10 +3,26 @@
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
 from sksparse.estimators._report import compression_report
+from sksparse.estimators._rnn import GraphPriorRNNClassifier
+from sksparse.estimators._structure import (
+    GraphFeatures,
+    StructuralRegressor,
+    kendall_tau_score,
+    kendall_tau_scorer,
+    spearman_score,
+    spearman_scorer,
+)
 
 __all__ = [
+    "GraphFeatures",
+    "GraphPriorRNNClassifier",
     "PrunedEstimator",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
+    "StructuralRegressor",
     "compression_report",
+    "kendall_tau_score",
+    "kendall_tau_scorer",
+    "spearman_score",
+    "spearman_scorer",
 ]

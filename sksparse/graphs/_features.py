@@ -317,3 +317,16 @@ def _spectral_radius(adjacency, labels):
             continue  # no cycle through this node
         radius = max(radius, float(np.abs(np.linalg.eigvals(block)).max()))
     return radius
+
+
+def _feature_rows(graphs, names):
+    """Rows of the features ``names`` of each graph (a joblib task).
+
+    It lives here, not beside the transformer, so that a worker process
+    unpickling it imports ``sksparse.graphs`` only, not torch or skorch.
+    """
+    rows = []
+    for graph in graphs:
+        features = structural_features(graph)
+        rows.append([features[name] for name in names])
+    return rows

@@ -1,0 +1,670 @@
+"""Sequence classification with recurrent networks whose structure a graph prior draws.
+
+Stier, Darji & Granitzer (2021) were the first to draw the hidden structure
+of vanilla RNN, GRU and LSTM cells from random graphs of network theory; this
+is their experiment as a scikit-learn classifier on skorch.
+"""
+
+import networkx as nx
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from sksparse.estimators._base import (
+    BaseSparseNet,
+    check_fraction,
+    check_positive_int,
+    resolve_optimizer,
+    seed_from,
+)
+from sksparse.graphs import make_prior, prior_masks
+from sksparse.nn import MaskedGRU, MaskedLSTM, MaskedRNN
+
+__all__ = ["GraphPriorRNNClassifier"]
+
+CELLS = {"rnn": MaskedRNN, "gru": MaskedGRU, "lstm": MaskedLSTM}
+INPUT_TYPES = ("auto", "tokens", "values")
+
+
+class RecurrentSequenceNet(nn.Module):
+    """Masked recurrent layers, then a linear read-out of the last real step.
+
+    Parameters
+    ----------
+    cell : {"rnn", "gru", "lstm"}
+    input_size, hidden_size, n_classes, num_layers : int
+    ih_masks, hh_masks : list of array-like or None
+        Unit-level or gate-level masks, as the masked layers take them.
+
+    Notes
+    -----
+    Sequences are padded at their end; the output read is the one at
+    ``lengths - 1``. The layers are unidirectional, so padding after a
+    sequence never reaches that output, and the whole padded batch runs
+    through one fused-kernel call (cheaper than packing for short sequences).
+    """
+
+    def __init__(
+        self,
+        cell,
+        input_size,
+        hidden_size,
+        n_classes,
+        num_layers=1,
+        ih_masks=None,
+        hh_masks=None,
+    ):
+        super().__init__()
+        self.rnn = CELLS[cell](
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            ih_masks=ih_masks,
+            hh_masks=hh_masks,
+        )
+        self.head = nn.Linear(hidden_size, n_classes)
+
+    def forward(self, X, lengths):
+        out, _ = self.rnn(X)
+        last = (lengths.to(out.device).long() - 1).clamp(min=0)
+        return self.head(out[torch.arange(len(out), device=out.device), last])
+
+    def to_graph(self, *, weights=False):
+        """The recurrent layers' graph (see the masked layers' ``to_graph``),
+        plus one ``kind="output"`` node per class, read densely from the last
+        hidden layer."""
+        graph = self.rnn.to_graph(weights=weights)
+        hidden = [
+            v for v, d in graph.nodes(data=True) if d["layer"] == self.rnn.num_layers
+        ]
+        first = graph.number_of_nodes()
+        layer = self.rnn.num_layers + 1
+        head = self.head.weight.detach().cpu().numpy()
+        for i in range(head.shape[0]):
+            graph.add_node(first + i, layer=layer, index=i, kind="output")
+            for j, source in enumerate(hidden):
+                if head[i, j] == 0:
+                    continue
+                attrs = {"kind": "feedforward"}
+                if weights:
+                    attrs["weight"] = float(head[i, j])
+                graph.add_edge(source, first + i, **attrs)
+        return graph
+
+
+def recurrent_prior_masks(
+    input_size,
+    hidden_size,
+    num_layers,
+    density,
+    *,
+    prior=None,
+    prior_params=None,
+    random_state=None,
+):
+    """Unit-level input-to-hidden and hidden-to-hidden masks from a prior.
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers : int
+    density : float in (0, 1]
+        Fraction of connections kept in every mask.
+    prior : None, str, networkx.Graph or callable, default=None
+        As in :func:`sksparse.graphs.make_prior`; ``None`` draws uniform masks.
+        A graph must have ``hidden_size`` nodes and is every layer's
+        hidden-to-hidden structure; the input-to-hidden masks are then
+        uniform at ``density``.
+    prior_params : dict, default=None
+    random_state : int, numpy.random.Generator or None
+
+    Returns
+    -------
+    ih_masks, hh_masks : list of ndarray of bool
+        Shapes ``(hidden_size, n_in)`` and ``(hidden_size, hidden_size)``, one
+        per layer; the layers tile them over their gates.
+
+    Notes
+    -----
+    Input-to-hidden: :func:`sksparse.graphs.prior_masks` under the
+    ``"neuron"`` mapping for ``[input_size, hidden_size, ..., hidden_size]``.
+    Hidden-to-hidden: a prior graph over the ``hidden_size`` units of a layer,
+    its edges the recurrent connections (``mask[i, j]`` for an edge
+    ``j -> i``; both directions for an undirected graph), plus every unit's
+    connection to itself: a graph node stands for a unit whose state persists,
+    and generators draw no self-loops. Unless ``prior_params`` fixes it, the
+    graph's density is calibrated to ``(density H - 1) / (H - 1)``, so that
+    with the diagonal the mask keeps about ``density`` of its entries.
+    """
+    rng = np.random.default_rng(random_state)
+    prior_params = dict(prior_params or {})
+    sizes = [input_size] + [hidden_size] * num_layers
+    if isinstance(prior, nx.Graph):
+        ih = prior_masks(sizes, density, prior=None, random_state=rng)
+    else:
+        ih = prior_masks(
+            sizes, density, prior=prior, prior_params=prior_params, random_state=rng
+        )
+    hh = []
+    for _ in range(num_layers):
+        if prior is None:
+            hh.append(prior_masks([hidden_size] * 2, density, random_state=rng)[0])
+            continue
+        params = dict(prior_params)
+        if not isinstance(prior, nx.Graph) and "density" not in params:
+            target = (density * hidden_size - 1) / max(hidden_size - 1, 1)
+            params["density"] = float(np.clip(target, 0.0, 1.0))
+        graph = make_prior(prior, hidden_size, random_state=rng, **params)
+        adjacency = nx.to_numpy_array(graph, nodelist=range(hidden_size), weight=None)
+        mask = adjacency.T != 0
+        np.fill_diagonal(mask, True)
+        hh.append(mask)
+    return [np.asarray(m, dtype=bool) for m in ih], hh
+
+
+def _is_sequence_list(X):
+    """Whether ``X`` is a list of strings or of sequences of unequal lengths.
+
+    Such a list has no fixed width, unlike an array (or a list of equal-length
+    sequences, which scikit-learn reads as a 2-D array): its sequences may be
+    longer in ``predict`` than in ``fit``.
+    """
+    if not isinstance(X, (list, tuple)) or len(X) == 0:
+        return False
+    if any(isinstance(s, str) for s in X):
+        return True
+    lengths = {len(s) if hasattr(s, "__len__") else None for s in X}
+    return len(lengths) > 1 and None not in lengths
+
+
+class GraphPriorRNNClassifier(ClassifierMixin, BaseSparseNet):
+    """Recurrent sequence classifier whose hidden structure a random graph draws.
+
+    Parameters
+    ----------
+    cell : {"lstm", "gru", "rnn"}, default="lstm"
+        The recurrent cell: :class:`~sksparse.nn.MaskedLSTM`,
+        :class:`~sksparse.nn.MaskedGRU` or :class:`~sksparse.nn.MaskedRNN`.
+    hidden_size : int, default=32
+        Units per recurrent layer.
+    prior : str, networkx.Graph, callable or None, default=None
+        Which connections exist (see :func:`recurrent_prior_masks`): a name
+        of :data:`sksparse.graphs.PRIORS` (``"erdos_renyi"``,
+        ``"watts_strogatz"``, ``"barabasi_albert"``, ...), a callable as
+        :func:`~sksparse.graphs.make_prior` takes, a graph over the hidden
+        units, or ``None`` for uniform random masks.
+    prior_params : dict, default=None
+        The prior's parameters, e.g. ``{"p": 0.2}`` for Watts–Strogatz.
+    sparsity : float, default=0.0
+        Fraction of the input-to-hidden and hidden-to-hidden connections
+        removed before training (``0 <= sparsity < 1``). With 0 the network is
+        dense, unless ``prior`` is a graph.
+    num_layers : int, default=1
+        Stacked recurrent layers.
+    input_type : {"auto", "tokens", "values"}, default="auto"
+        ``"tokens"``: each element of a sequence is a symbol, one-hot encoded
+        over the vocabulary seen in ``fit`` (``vocabulary_``).
+        ``"values"``: each element is a number (2-D ``X``) or a feature vector
+        (3-D ``X``). ``"auto"``: tokens for integers and strings, values for
+        floats.
+    padding_value : scalar or None, default=0
+        In 2-D token arrays, trailing entries equal to it are padding (as
+        :func:`sksparse.datasets.encode_sequences` pads); ``None`` for none.
+    max_epochs : int, default=20
+    lr : float, default=1e-2
+    batch_size : int, default=64
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
+default="adam"
+    momentum : float, default=0.9
+        Used by SGD only.
+    weight_decay : float, default=0.0
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified) and
+        stop when its loss has not improved for ``n_iter_no_change`` epochs,
+        restoring the best epoch's weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    device : str, default="cpu"
+    random_state : int, RandomState or None, default=None
+        Seeds the structure, the initial weights, the validation split and
+        the batch order.
+    verbose : int, default=0
+    callbacks : list of skorch callbacks or (name, callback), default=None
+    warm_start : bool, default=False
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+        Padded sequence length of ``X`` in ``fit``, when ``X`` was an array
+        (scikit-learn's convention: arrays of another width are refused).
+        Not set when ``X`` was a list of sequences, whose lengths are free.
+    input_type_ : {"tokens", "values"}
+    vocabulary_ : ndarray
+        The tokens seen in ``fit``, in the order of the one-hot columns
+        (``input_type_ == "tokens"`` only).
+    input_size_ : int
+        Features per step the network reads.
+    net_ : skorch.NeuralNetClassifier
+    module_ : RecurrentSequenceNet
+    history_ : skorch.History
+    masks_ : list of ndarray of bool
+        Gate-tiled ``[ih_l0, hh_l0, ih_l1, ...]``.
+    sparsity_ : float
+        Fraction of the recurrent weights (input-to-hidden and
+        hidden-to-hidden, every gate) that are zero; the dense read-out is not
+        counted.
+
+    See Also
+    --------
+    sksparse.StructuralRegressor : Predicts a network's score from its graph.
+
+    Notes
+    -----
+    ``X`` may be a 2-D array of padded token sequences (padded at the end),
+    a 2-D or 3-D float array of value sequences, or a list of strings or of
+    sequences of different lengths. An array (or a list of equal-length
+    sequences, which scikit-learn reads as one) has a fixed width, checked in
+    ``predict`` as scikit-learn checks a feature count; a list of strings or
+    of unequal sequences has none, and is the way to predict on sequences
+    longer than those seen in ``fit``.
+
+    References
+    ----------
+    J. Stier, H. Darji and M. Granitzer, "Experiments on Properties of Hidden
+    Structures of Sparse Neural Networks", arXiv:2107.12917, 2021.
+
+    Examples
+    --------
+    >>> from sksparse import GraphPriorRNNClassifier
+    >>> from sksparse.datasets import make_reber_classification
+    >>> strings, y = make_reber_classification(800, max_length=12, random_state=0)
+    >>> clf = GraphPriorRNNClassifier("gru", 16, prior="watts_strogatz",
+    ...                               sparsity=0.5, batch_size=32, random_state=0)
+    >>> clf.fit(strings[:600], y[:600]).score(strings[600:], y[600:]) > 0.9
+    True
+    >>> "".join(clf.vocabulary_), round(clf.sparsity_, 1)
+    ('BEPSTVX', 0.5)
+    """
+
+    _criterion = nn.CrossEntropyLoss
+    _net_class = NeuralNetClassifier
+
+    def __init__(
+        self,
+        cell="lstm",
+        hidden_size=32,
+        *,
+        prior=None,
+        prior_params=None,
+        sparsity=0.0,
+        num_layers=1,
+        input_type="auto",
+        padding_value=0,
+        max_epochs=20,
+        lr=1e-2,
+        batch_size=64,
+        optimizer="adam",
+        momentum=0.9,
+        weight_decay=0.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+    ):
+        self.cell = cell
+        self.hidden_size = hidden_size
+        self.prior = prior
+        self.prior_params = prior_params
+        self.sparsity = sparsity
+        self.num_layers = num_layers
+        self.input_type = input_type
+        self.padding_value = padding_value
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+
+    # -- validation ---------------------------------------------------------
+    def _validate_params(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}.")
+        check_positive_int(self.hidden_size, "hidden_size")
+        check_positive_int(self.num_layers, "num_layers")
+        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        check_fraction(self.sparsity, "sparsity")
+        check_fraction(self.validation_fraction, "validation_fraction", low=1e-12)
+        if self.input_type not in INPUT_TYPES:
+            raise ValueError(
+                f"input_type must be one of {INPUT_TYPES}, got {self.input_type!r}."
+            )
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            kind = type(self.early_stopping).__name__
+            raise TypeError(f"early_stopping must be a bool, got {kind}.")
+        if self.prior_params is not None and not isinstance(self.prior_params, dict):
+            raise TypeError(
+                "prior_params must be a dict of the prior's parameters, "
+                f"got {type(self.prior_params).__name__}."
+            )
+        if not (
+            self.prior is None
+            or isinstance(self.prior, (str, nx.Graph))
+            or callable(self.prior)
+        ):
+            raise TypeError(
+                "prior must be None, a prior's name, a networkx.Graph or a callable, "
+                f"got {type(self.prior).__name__}."
+            )
+        return self._validate_common()
+
+    # -- sequences ----------------------------------------------------------
+    def _sequences(self, X, *, reset):
+        """Encode ``X`` as float32 ``(n, steps, input_size)`` and its lengths."""
+        if _is_sequence_list(X):
+            if reset:  # sequence lists have no fixed width to check later
+                for attr in ("n_features_in_", "feature_names_in_"):
+                    self.__dict__.pop(attr, None)
+            return self._encode_list(X, reset=reset)
+        strings = isinstance(X, np.ndarray) and X.dtype.kind in "US"
+        try:
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                dtype=None if strings else "numeric",
+                allow_nd=True,
+            )
+        except ValueError as exc:
+            if not str(exc).startswith("X has"):
+                raise
+            raise ValueError(
+                f"{exc} An array's columns are its sequences' steps: pad them to "
+                "the width seen in fit, or pass a list of sequences, whose "
+                "lengths are free."
+            ) from None
+        if X.ndim > 3:
+            raise ValueError(f"X must be 2-D or 3-D, got {X.ndim} dimensions.")
+        if reset:
+            self.input_type_ = self._resolve_input_type(X.dtype, X.ndim)
+        if self.input_type_ == "values":
+            if X.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"input_type='values' needs numbers, got X of dtype {X.dtype}."
+                )
+            values = X[..., None] if X.ndim == 2 else X
+            lengths = np.full(len(X), X.shape[1], dtype=np.int64)
+            return self._check_values(values, reset=reset), lengths
+        if X.ndim != 2:
+            raise ValueError(
+                "token sequences must be a 2-D array (samples, steps), got "
+                f"{X.ndim} dimensions; use input_type='values' for feature vectors."
+            )
+        if self.padding_value is None:
+            padding = np.zeros(X.shape, dtype=bool)
+        else:
+            padding = X == self.padding_value
+        lengths = X.shape[1] - np.argmax(~padding[:, ::-1], axis=1)
+        lengths[padding.all(axis=1)] = 0
+        return self._encode_tokens(X, padding, reset=reset), lengths.astype(np.int64)
+
+    def _resolve_input_type(self, dtype, ndim):
+        if self.input_type != "auto":
+            return self.input_type
+        return "tokens" if dtype.kind in "biuUS" and ndim == 2 else "values"
+
+    def _check_values(self, values, *, reset):
+        values = np.asarray(values, dtype=np.float32)
+        if reset:
+            self.input_size_ = values.shape[2]
+        elif values.shape[2] != self.input_size_:
+            raise ValueError(
+                f"X has {values.shape[2]} features per step, but "
+                f"{type(self).__name__} was fitted with {self.input_size_}."
+            )
+        return values
+
+    def _encode_tokens(self, tokens, padding, *, reset):
+        """One-hot rows of the vocabulary; padding becomes an all-zero row."""
+        if reset:
+            vocabulary = np.unique(tokens[~padding])
+            if vocabulary.size == 0:
+                raise ValueError("X holds no tokens: every entry is padding.")
+            self.vocabulary_ = vocabulary
+            self.input_size_ = len(vocabulary)
+        vocabulary = self.vocabulary_
+        index = np.zeros(tokens.shape, dtype=np.int64)
+        real = tokens[~padding]
+        try:
+            position = np.searchsorted(vocabulary, real)
+            known = vocabulary[np.minimum(position, len(vocabulary) - 1)] == real
+        except (TypeError, np.exceptions.DTypePromotionError):
+            position, known = (
+                np.zeros(real.shape, dtype=np.int64),
+                np.zeros(real.shape, dtype=bool),
+            )
+        if not np.all(known):
+            unknown = np.unique(real[~known])[:5].tolist()
+            raise ValueError(
+                f"X holds tokens not seen in fit: {unknown}; the vocabulary is "
+                f"{vocabulary.tolist()}."
+            )
+        index[~padding] = position + 1
+        one_hot = np.eye(len(vocabulary) + 1, dtype=np.float32)[index]
+        return one_hot[..., 1:]
+
+    def _encode_list(self, X, *, reset):
+        sequences = [np.asarray(list(s) if isinstance(s, str) else s) for s in X]
+        lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+        if lengths.min() == 0:
+            raise ValueError("X holds an empty sequence; every sequence needs a step.")
+        width = int(lengths.max())
+        flat = np.concatenate([s.reshape(len(s), -1) for s in sequences])
+        if flat.dtype.kind == "O":
+            raise ValueError("sequences must hold numbers or str, not objects.")
+        if reset:
+            self.input_type_ = self._resolve_input_type(flat.dtype, 2)
+        steps = np.arange(width) < lengths[:, None]  # (n, width)
+        if self.input_type_ == "tokens":
+            if flat.shape[1] != 1:
+                raise ValueError(
+                    "token sequences must hold one symbol per step, got vectors."
+                )
+            tokens = np.zeros((len(X), width), dtype=flat.dtype)
+            tokens[steps] = flat[:, 0]
+            return self._encode_tokens(tokens, ~steps, reset=reset), lengths
+        if flat.dtype.kind not in "biuf":
+            raise ValueError(f"input_type='values' needs numbers, got {flat.dtype}.")
+        values = np.zeros((len(X), width, flat.shape[1]), dtype=np.float32)
+        values[steps] = flat
+        if not np.isfinite(values).all():
+            raise ValueError("Input X contains NaN or infinity.")
+        return self._check_values(values, reset=reset), lengths
+
+    # -- building -----------------------------------------------------------
+    def _build_module(self, n_classes, seed):
+        ih_masks = hh_masks = None
+        if self.sparsity > 0 or isinstance(self.prior, nx.Graph):
+            ih_masks, hh_masks = recurrent_prior_masks(
+                self.input_size_,
+                self.hidden_size,
+                self.num_layers,
+                1.0 - self.sparsity,
+                prior=self.prior,
+                prior_params=self.prior_params,
+                random_state=seed,
+            )
+            if self.sparsity == 0:  # a graph prior shapes the recurrence only
+                ih_masks = None
+            ih_masks = (
+                None if ih_masks is None else [torch.as_tensor(m) for m in ih_masks]
+            )
+            hh_masks = [torch.as_tensor(m) for m in hh_masks]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return RecurrentSequenceNet(
+                self.cell,
+                self.input_size_,
+                self.hidden_size,
+                n_classes,
+                self.num_layers,
+                ih_masks=ih_masks,
+                hh_masks=hh_masks,
+            )
+
+    def _make_net(self, module, device, seed):
+        callbacks = self._callbacks()
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(
+                self.validation_fraction, stratified=True, random_state=seed
+            )
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        load_best=True,
+                        sink=lambda *args: None,
+                    ),
+                )
+            )
+        return NeuralNetClassifier(
+            module=module,
+            criterion=self._criterion,
+            optimizer=resolve_optimizer(self.optimizer),
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            train_split=train_split,
+            iterator_train__shuffle=True,
+            callbacks=callbacks,
+            device=device,
+            verbose=self.verbose,
+            **self._optimizer_kwargs(),
+        )
+
+    # -- fit / predict --------------------------------------------------------
+    def fit(self, X, y):
+        """Draw the structure, then train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_steps) or \
+(n_samples, n_steps, n_features), or list of sequences
+            Padded token or value sequences, or a list of variable-length
+            sequences (strings are sequences of characters).
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        device = self._validate_params()
+        warm = self.warm_start and hasattr(self, "net_")
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        values, lengths = self._sequences(X, reset=not warm)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(values, y)
+        check_classification_targets(y)
+        if warm:
+            if not np.isin(y, self.classes_).all():
+                raise ValueError("y has classes unseen in the first fit (warm_start).")
+        else:
+            self.classes_ = np.unique(y)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes in y, "
+                    f"got 1 class: {self.classes_[0]!r}."
+                )
+        y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
+        seed = seed_from(self.random_state)
+        if not warm:
+            module = self._build_module(len(self.classes_), seed)
+            self.net_ = self._make_net(module, device, seed)
+            self.net_.initialize()
+        inputs = {"X": values, "lengths": lengths}
+        return self._fit_net(inputs, y_encoded, seed, warm=warm)
+
+    def _logits(self, X):
+        check_is_fitted(self, "net_")
+        values, lengths = self._sequences(X, reset=False)
+        inputs = {"X": values, "lengths": lengths}
+        return self.net_.forward(inputs, training=False).detach().cpu()
+
+    def decision_function(self, X):
+        """Confidence scores: the logits, one column per class.
+
+        For two classes, scikit-learn's convention: one column, the log-odds
+        ``logit_1 - logit_0`` of the second class (positive predicts it).
+        """
+        logits = self._logits(X).numpy()
+        if logits.shape[1] == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits)."""
+        return torch.softmax(self._logits(X), dim=1).numpy()
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return torch.log_softmax(self._logits(X), dim=1).numpy()
+
+    def predict(self, X):
+        """The most probable class of each sequence."""
+        logits = self._logits(X).numpy()
+        return self.classes_[np.argmax(logits, axis=1)]
+
+    # -- fitted views -----------------------------------------------------------
+    @property
+    def masks_(self):
+        """Gate-tiled boolean masks ``[ih_l0, hh_l0, ih_l1, ...]``."""
+        check_is_fitted(self, "net_")
+        return [
+            m.detach().cpu().numpy().astype(bool)
+            for _, m in self.module_.rnn.masked_parameters()
+        ]
+
+    @property
+    def sparsity_(self):
+        """Fraction of the recurrent weights that are zero."""
+        check_is_fitted(self, "net_")
+        return self.module_.rnn.sparsity
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
