@@ -14,6 +14,7 @@ _LAZY = {
     "GeneticSearchCV": "sksparse.search",
     "GraphPriorRNNClassifier": "sksparse.estimators",
     "PrunedEstimator": "sksparse.estimators",
+    "SparseCNNClassifier": "sksparse.estimators",
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
     "StructuralRegressor": "sksparse.estimators",

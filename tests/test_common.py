@@ -74,6 +74,18 @@ INIT_PARAMS["GeneticSearchCV"] = dict(
 )
 
 
+# sklearn's 2-D test arrays are read as 1 x n_features "images" (a strip).
+INIT_PARAMS["SparseCNNClassifier"] = dict(
+    channels=(4,),
+    hidden_layer_sizes=(16,),
+    sparsity=0.5,
+    max_epochs=8,
+    lr=0.03,
+    batch_size=32,
+    random_state=0,
+)
+
+
 def _estimators():
     for name, params in INIT_PARAMS.items():
         yield getattr(sksparse, name)(**params)

@@ -1,5 +1,6 @@
 """scikit-learn estimators for sparse networks (re-exported at top level)."""
 
+from sksparse.estimators._cnn import SparseCNNClassifier
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
 from sksparse.estimators._report import compression_report
@@ -17,6 +18,7 @@ __all__ = [
     "GraphFeatures",
     "GraphPriorRNNClassifier",
     "PrunedEstimator",
+    "SparseCNNClassifier",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
     "StructuralRegressor",

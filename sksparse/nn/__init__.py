@@ -4,6 +4,7 @@ Nothing here imports scikit-learn or skorch.
 """
 
 from sksparse.nn._compact import CompactLinear, CompressedNetwork, compress
+from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
@@ -12,12 +13,15 @@ __all__ = [
     "CompactLinear",
     "CompressedNetwork",
     "DAGNetwork",
+    "MaskedConv2d",
     "MaskedGRU",
     "MaskedLSTM",
     "MaskedLinear",
     "MaskedRNN",
+    "SparseCNN",
     "SparseMLP",
     "clear_optimizer_state",
     "compress",
+    "expand_channel_mask",
     "tile_gates",
 ]
