@@ -291,7 +291,14 @@ def _draw_layered(graph, *, ax, show_recurrent):
     n_edges = max(len(forward), 1)
     alpha = float(np.clip(12 / math.sqrt(n_edges), 0.04, 0.7))
     ax.add_collection(
-        LineCollection(forward, colors="#1f77b4", linewidths=0.6, alpha=alpha, zorder=1)
+        LineCollection(
+            forward,
+            colors="#1f77b4",
+            linewidths=0.6,
+            alpha=alpha,
+            zorder=1,
+            gid="connections",
+        )
     )
     if show_recurrent and recurrent:
         paths = []
@@ -312,6 +319,7 @@ def _draw_layered(graph, *, ax, show_recurrent):
                 linewidths=0.6,
                 alpha=float(np.clip(12 / math.sqrt(len(recurrent)), 0.05, 0.7)),
                 zorder=1,
+                gid="recurrent",
             )
         )
 
