@@ -203,7 +203,13 @@ def _layers_of(graph):
         groups = {}
         for node, layer in layers.items():
             groups.setdefault(layer, []).append(node)
-        ordered = [sorted(groups[k], key=str) for k in sorted(groups)]
+        # Keep the order to_layered_dag gave each layer (its "index" attribute)
+        # so that neuron j of a layer is unit j of its MaskedLinear.
+        index = nx.get_node_attributes(graph, "index")
+        ordered = [
+            sorted(groups[k], key=lambda n: (index.get(n, 0), str(n)))
+            for k in sorted(groups)
+        ]
         rank = {n: i for i, nodes in enumerate(ordered) for n in nodes}
         if all(rank[u] < rank[v] for u, v in graph.edges):
             return ordered
