@@ -219,7 +219,9 @@ def bench_crossover(args, backends):
     gen = torch.Generator().manual_seed(args.seed)
     for n_out, n_in in CROSSOVER_SHAPES:
         for batch in (256, 1):
-            h = torch.randn(n_in, batch, generator=gen)
+            # Feature-major storage, as a CSR layer hands it to the next one;
+            # the dense layer reads it through BLAS's transposed mode.
+            h = torch.randn(n_in, batch, generator=gen).T
             for density in args.crossover_densities:
                 weight = torch.randn(n_out, n_in, generator=gen)
                 weight *= torch.rand(n_out, n_in, generator=gen) < density

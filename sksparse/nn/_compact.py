@@ -11,10 +11,11 @@ stored and multiplied. :func:`compress` turns it into a
    non-zeros and their indices are kept, so the pickled model grows with the
    number of non-zeros and a sparse layer costs time in proportion to them.
 
-The compressed network computes in *feature-major* layout: activations are
-``(n_units, n_samples)`` matrices, so a CSR row of a layer meets contiguous
-rows of its input and the kernel streams them (the input is transposed once
-on entry and the output once on exit).
+A CSR layer computes in *feature-major* layout: its input is stored as an
+``(n_units, n_samples)`` matrix, so a CSR row of the layer meets contiguous
+rows of the input and the kernel streams them; consecutive CSR layers pass
+that layout on without copies, and dense layers read it through BLAS's
+transposed mode.
 
 Nothing here imports scikit-learn or skorch; numba, when installed, provides
 the fastest sparse kernel and is imported on first use only.
@@ -125,6 +126,44 @@ def _spmv_kernel(crow, col, val, bias, x, out):
         out[r] = bias[r] + ((a0 + a1) + (a2 + a3))
 
 
+def _chain_spmv_kernel(crow, col, val, bias, sizes, relu, x, buf_a, buf_b, out):
+    """A chain of CSR layers on one sample, in one call (batch-1 latency).
+
+    Layer ``l`` maps ``sizes[l]`` to ``sizes[l + 1]`` units; its rows are the
+    next ``sizes[l + 1]`` rows of the concatenated CSR arrays (``crow`` is
+    global: each layer's row pointers are offset by the non-zeros before
+    it), ``relu[l]`` says whether a ReLU follows. Activations ping-pong
+    between two buffers and the last layer writes ``out``.
+    """
+    n_layers = sizes.shape[0] - 1
+    row = 0
+    src = x
+    for layer in range(n_layers):
+        n_out = sizes[layer + 1]
+        last = layer == n_layers - 1
+        dst = out if last else (buf_a if layer % 2 == 0 else buf_b)
+        zero = val.dtype.type(0)
+        for r in range(n_out):
+            a0 = a1 = a2 = a3 = zero
+            k = crow[row + r]
+            end = crow[row + r + 1]
+            while k + 4 <= end:
+                a0 += val[k] * src[col[k]]
+                a1 += val[k + 1] * src[col[k + 1]]
+                a2 += val[k + 2] * src[col[k + 2]]
+                a3 += val[k + 3] * src[col[k + 3]]
+                k += 4
+            while k < end:
+                a0 += val[k] * src[col[k]]
+                k += 1
+            acc = bias[row + r] + ((a0 + a1) + (a2 + a3))
+            if relu[layer] and acc < zero:
+                acc = zero
+            dst[r] = acc
+        row += n_out
+        src = dst
+
+
 _NUMBA_KERNELS = None
 
 
@@ -139,7 +178,11 @@ def _numba_kernels():
         jit = numba.njit(
             nogil=True, cache=True, boundscheck=False, fastmath={"contract"}
         )
-        _NUMBA_KERNELS = (jit(_spmm_kernel), jit(_spmv_kernel))
+        _NUMBA_KERNELS = (
+            jit(_spmm_kernel),
+            jit(_spmv_kernel),
+            jit(_chain_spmv_kernel),
+        )
     return _NUMBA_KERNELS
 
 
@@ -163,10 +206,13 @@ def _resolve_backend(backend):
 
 # -- compact layers ------------------------------------------------------------
 class CompactLinear(nn.Module):
-    """An inference-only linear layer in feature-major layout, dense or CSR.
+    """An inference-only linear layer, dense or CSR.
 
-    Computes ``W @ h + b[:, None]`` for ``h`` of shape
-    ``(in_features, n_samples)``.
+    Computes ``x @ W.T + b`` like ``nn.Linear``. A CSR layer computes
+    ``W @ x.T`` in *feature-major* layout, where a non-zero ``W[r, c]``
+    meets the contiguous row ``x.T[c]`` of all samples; it returns a
+    transposed view of its ``(out_features, n_samples)`` result, which the
+    next CSR layer reads without a copy.
 
     Parameters
     ----------
@@ -242,25 +288,39 @@ class CompactLinear(nn.Module):
             self._csr = csr
         return csr
 
-    def forward(self, h):
+    @property
+    def wants_feature_major(self):
+        """Whether the input is best stored ``(in_features, n_samples)``."""
+        return self.layout == "csr" and self.backend == "numba"
+
+    def forward(self, x):
+        """``x @ W.T + b`` for ``x`` of shape ``(n_samples, in_features)``.
+
+        ``x`` may be a transposed view of feature-major storage (what a CSR
+        layer returns), which the next layer then reads without a copy.
+        """
         if self.layout == "dense":
-            return torch.addmm(self.bias.unsqueeze(1), self.weight, h)
-        if self.backend == "numba" and h.device.type == "cpu":
-            return self._forward_numba(h)
-        return torch.sparse.addmm(self.bias.unsqueeze(1), self._torch_csr(), h)
+            return torch.nn.functional.linear(x, self.weight, self.bias)
+        if self.backend == "numba" and not x.is_cuda:
+            return self._forward_numba(x.T).T
+        csr = self._torch_csr()
+        return torch.sparse.addmm(self.bias.unsqueeze(1), csr, x.T).T
 
     def _forward_numba(self, h):
-        spmm, spmv = _numba_kernels()
+        spmm, spmv, _ = _numba_kernels()
         # numpy views of the buffers, made once: at batch 1 the kernel takes
         # microseconds and so would four .numpy() calls per layer.
         args = self._arrays
-        if args is None or args[2].ctypes.data != self.values.data_ptr():
+        key = (self.values.data_ptr(), self.bias.data_ptr())
+        if args is None or args[0] != key:
             args = self._arrays = (
+                key,
                 self.crow_indices.numpy(),
                 self.col_indices.numpy(),
                 self.values.numpy(),
                 self.bias.numpy(),
             )
+        args = args[1:]
         if h.requires_grad:
             h = h.detach()
         x = (h if h.is_contiguous() else h.contiguous()).numpy()
@@ -356,6 +416,7 @@ class CompressedNetwork(nn.Module):
             )
         self.removed_units = []
         self.source_stats = {}
+        self._chain_cache = self._steps_cache = None
 
     @property
     def n_outputs(self):
@@ -366,34 +427,123 @@ class CompressedNetwork(nn.Module):
         """Number of stored weights over all layers."""
         return sum(layer.nnz for layer in self.layers)
 
+    def _steps(self):
+        """``(layer, reads, activation or None)`` per layer, as plain objects.
+
+        Cached: looking sub-modules up through ``nn.Module.__getattr__`` and
+        ``ModuleList`` costs microseconds a layer, as much as a batch-1 layer.
+        """
+        steps = self._steps_cache
+        if steps is None:
+            steps = self._steps_cache = [
+                (layer, reads, act if has_act else None)
+                for layer, reads, act, has_act in zip(
+                    self.layers, self.reads, self.activations, self.has_activation
+                )
+            ]
+        return steps
+
+    def _chain(self):
+        """Arrays of the one-call batch-1 kernel, or None where it does not apply.
+
+        It applies to a chain of numba CSR layers with ReLU or no activation
+        between them: then a sample crosses the whole network in one numba
+        call, without the per-layer Python overhead that dominates latency.
+        """
+        steps = self._steps()
+        first = steps[0][0]._buffers.get("values")
+        cached = self._chain_cache
+        # Rebuilt when the buffers were swapped (functional_call, .to()).
+        if cached is not None and cached[0] is first:
+            return cached[1]
+        arrays = None
+        eligible = all(
+            layer.layout == "csr" and layer.backend == "numba" and reads == (i,)
+            for i, (layer, reads, _) in enumerate(steps)
+        )
+        relu = []
+        for _, _, act in steps:
+            relu.append(type(act) is nn.ReLU)
+            if act is not None and not isinstance(act, (nn.ReLU, nn.Identity)):
+                eligible = False
+        if eligible:
+            layers = [layer for layer, _, _ in steps]
+            crows, offset = [np.zeros(1, np.int64)], 0
+            for layer in layers:
+                crows.append(layer.crow_indices.numpy()[1:].astype(np.int64) + offset)
+                offset += layer.nnz
+            sizes = [layers[0].in_features] + [layer.out_features for layer in layers]
+            width = max(sizes)
+            dtype = layers[0].values.numpy().dtype
+            arrays = (
+                np.concatenate(crows),
+                np.concatenate([layer.col_indices.numpy() for layer in layers]),
+                np.concatenate([layer.values.numpy() for layer in layers]),
+                np.concatenate([layer.bias.numpy() for layer in layers]),
+                np.asarray(sizes, dtype=np.int64),
+                np.asarray(relu, dtype=np.bool_),
+                np.empty(width, dtype),
+                np.empty(width, dtype),
+            )
+        self._chain_cache = (first, arrays)
+        return arrays
+
+    def _apply(self, fn, *args, **kwargs):
+        self._chain_cache = self._steps_cache = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def __getstate__(self):
+        state = super().__getstate__().copy()
+        state["_chain_cache"] = state["_steps_cache"] = None
+        return state
+
     def forward(self, X):
         with torch.no_grad():
             if self.flatten and X.ndim > 2:
                 X = X.flatten(1)
-            dtype = self.layers[0].bias.dtype
-            if X.dtype != dtype:
-                X = X.to(dtype)
+            steps = self._steps()
+            if X.dtype != steps[0][0].bias.dtype:
+                X = X.to(steps[0][0].bias.dtype)
             if X.shape[-1] != self.n_features_in:
                 raise ValueError(
                     f"X has {X.shape[-1]} features, the network expects "
                     f"{self.n_features_in}."
                 )
-            h = X.T
-            if self.input_features is not None:
-                h = h.index_select(0, self.input_features)
-            blocks = [h.contiguous()]
-            for layer, reads, act, has_act in zip(
-                self.layers, self.reads, self.activations, self.has_activation
-            ):
+            index = self._buffers.get("input_features")
+            if X.shape[0] == 1 and not X.is_cuda:
+                chain = self._chain()
+                if chain is not None:
+                    x = X[0] if index is None else X[0].index_select(0, index)
+                    x = x.contiguous().numpy()
+                    out = np.empty(steps[-1][0].out_features, x.dtype)
+                    _numba_kernels()[2](*chain, x, out)
+                    return torch.from_numpy(out).unsqueeze(0)
+            if steps[0][0].wants_feature_major:
+                # Gather the kept features and transpose in a single copy.
+                h = X.T if index is None else X.T.index_select(0, index)
+                h = h.contiguous().T
+            else:
+                h = X if index is None else X.index_select(1, index)
+            blocks = [h]
+            for layer, reads, act in steps:
                 if len(reads) == 1:
                     inp = blocks[reads[0]]
                 elif reads:
-                    inp = torch.cat([blocks[r] for r in reads])
+                    inp = _concat([blocks[r] for r in reads])
                 else:
-                    inp = blocks[0][:0]
-                out = layer(inp)
-                blocks.append(act(out) if has_act else out)
-            return blocks[-1].T.contiguous()
+                    inp = blocks[0][:, :0]
+                # .forward, not __call__: at batch 1 the hook machinery of
+                # nn.Module costs as much as a sparse layer's arithmetic.
+                out = layer.forward(inp)
+                blocks.append(out if act is None else act.forward(out))
+            return blocks[-1].contiguous()
+
+
+def _concat(blocks):
+    """Concatenate ``(n_samples, n_i)`` blocks, feature-major if all are."""
+    if all(b.T.is_contiguous() for b in blocks):
+        return torch.cat([b.T for b in blocks]).T
+    return torch.cat(blocks, dim=1)
 
 
 # -- compression -----------------------------------------------------------------
