@@ -294,12 +294,12 @@ def test_compact_linear_reports_its_storage():
 @pytest.mark.skipif(not numba_available(), reason="needs numba")
 def test_batch_one_crosses_a_csr_chain_in_one_call_with_the_same_result():
     net = _random_mlp(7, [60, 80, 40, 5], 0.05)
-    small = compress(net, backend="numba")
+    small = compress(net, backend="numba", layout="csr")
     assert small._chain() is not None  # CSR layers with ReLU: one kernel call
     X = torch.randn(4, 60)
     for i in range(4):
         torch.testing.assert_close(small(X[i : i + 1]), small(X)[i : i + 1])
     _assert_same(small, net, X[:1])
-    tanh = compress(_random_mlp(7, [60, 80, 5], 0.05, activation="tanh"))
+    tanh = compress(_random_mlp(7, [60, 80, 5], 0.05, activation="tanh"), layout="csr")
     assert tanh._chain() is None  # other activations go layer by layer
     _assert_same(tanh, _random_mlp(7, [60, 80, 5], 0.05, activation="tanh"), X[:1])
