@@ -177,7 +177,7 @@ def test_genetic_search_over_convolutional_structures(digits):
         {"channels": [(4,), (4, 8), (8, 8)], "sparsity": uniform(0.2, 0.6)},
         population_size=4,
         generations=2,
-        predictor="structural",
+        predictor="auto",
         screen_ratio=0.5,
         cv=2,
         random_state=0,

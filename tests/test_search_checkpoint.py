@@ -238,7 +238,7 @@ def make_search(checkpoint):
         },
         population_size=4,
         generations=3,
-        predictor="structural",
+        predictor="auto",
         predictor_warmup=4,
         screen_ratio=0.5,
         cv=2,

@@ -19,7 +19,7 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import FitFailedWarning
 from sklearn.tree import DecisionTreeClassifier
 
-from sksparse import GeneticSearchCV, SparseMLPClassifier
+from sksparse import GeneticSearchCV, SparseMLPClassifier, StructuralRegressor
 from sksparse.search import LayerSizes, PerformancePredictor, PriorChoice
 
 TREE_SPACE = {
@@ -342,7 +342,7 @@ def predicted_search(digits):
         population_size=6,
         generations=3,
         elitism=1,
-        predictor="structural",
+        predictor="auto",
         screen_ratio=0.4,
         cv=2,
         random_state=0,
@@ -368,12 +368,40 @@ def test_predictor_screens_offspring_after_warmup(predicted_search):
     untrained = ~trained
     assert untrained.any()
     assert np.isnan(results["mean_test_score"][untrained]).all()
-    assert (results["n_epochs"][untrained] == 0).all()
-    assert (results["n_epochs"][trained] == 2 * 2).all()  # 2 epochs x 2 folds
+    # Every candidate gets a one-epoch probe; trained ones 2 epochs x 2 folds.
+    assert (results["n_epochs"][untrained] == 1).all()
+    assert (results["n_epochs"][trained] == 2 * 2 + 1).all()
     ranks = results["rank_test_score"]
     assert (ranks[untrained] == ranks.max()).all()
     assert trained[predicted_search.best_index_]
     assert isinstance(predicted_search.predictor_, PerformancePredictor)
+
+
+def test_predictor_sees_structure_params_and_learning_curve(predicted_search):
+    predictor = predicted_search.predictor_
+    n_trained = predicted_search.cv_results_["trained"].sum()
+    assert predictor.regressor_[-1].n_features_in_ == predictor.n_features_
+    # layered features + encoded genome + (probe score, one epoch's loss)
+    assert predictor.n_features_ > 20
+    assert len(predictor.regressor_[-1].estimators_) == 200
+    assert n_trained >= 6
+
+
+def test_structural_regressor_as_predictor_uses_no_probe(digits):
+    X, y, _, _ = digits
+    search = GeneticSearchCV(
+        tiny_mlp(),
+        {"hidden_layer_sizes": LayerSizes(1, 1, 8, 32), "sparsity": uniform(0.2, 0.7)},
+        population_size=4,
+        generations=2,
+        predictor=StructuralRegressor(features=["number_of_edges", "density"]),
+        cv=2,
+        random_state=0,
+    ).fit(X[:150], y[:150])
+    results = search.cv_results_
+    assert isinstance(search.predictor_, StructuralRegressor)
+    assert results["screened"].any()
+    assert set(results["n_epochs"]) <= {0.0, 4.0}  # no probe epochs
 
 
 def test_custom_predictor_on_graphs(digits):

@@ -113,6 +113,44 @@ def _fit_and_score_checked(estimator, X, y, *, error_score, **kwargs):
     return result
 
 
+def _probe_fit(estimator, X, y, train, test, parameters, n_epochs, scorer):
+    """Train ``n_epochs`` epochs on one split: the first epochs' learning curve.
+
+    Returns the training loss of each epoch, the validation score after them
+    and the epochs spent; NaNs where the fit fails or diverges.
+    """
+    from sklearn.utils import _safe_indexing
+
+    est = clone(estimator).set_params(**clone(parameters, safe=False))
+    est.set_params(
+        **{
+            name: n_epochs
+            for name in est.get_params(deep=True)
+            if name.rsplit("__", 1)[-1] == "max_epochs"
+        }
+    )
+    losses, score = [], np.nan
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
+            score = float(scorer(est, _safe_indexing(X, test), _safe_indexing(y, test)))
+        losses = [
+            float(row.get("train_loss", np.nan))
+            for history in _histories(est)
+            for row in history
+        ]
+    except Exception:  # noqa: BLE001 - a failing candidate has no curve
+        pass
+    spent, _ = _training_record(est)
+    losses = (losses + [np.nan] * n_epochs)[:n_epochs]
+    return {
+        "losses": losses,
+        "score": score,
+        "n_epochs": int(spent) if np.isfinite(spent) else n_epochs,
+    }
+
+
 # -- fingerprints for checkpoints ---------------------------------------------
 def _canonical(obj, depth=0):
     """A stable, picklable description of ``obj`` for hashing.
@@ -235,12 +273,16 @@ class GeneticSearchCV(BaseSearchCV):
     elitism : int, default=1
         Number of the best trained individuals copied unchanged into the next
         generation (not re-evaluated). Must be below ``population_size``.
-    predictor : None, "structural" or regressor, default=None
-        ``None``: every individual is trained. ``"structural"``: a
+    predictor : None, "auto" or regressor, default=None
+        ``None``: every individual is trained. ``"auto"``: a
         :class:`~sksparse.search.PerformancePredictor` (structural features of
-        the graph plus the encoded hyper-parameters). A regressor: fitted on
-        a list of graphs and the scores, e.g.
-        :class:`~sksparse.estimators.StructuralRegressor` (structure only).
+        the untrained graph, the encoded hyper-parameters and a one-epoch
+        learning-curve probe). A regressor: fitted on the candidates' graphs
+        and scores, e.g. :class:`~sksparse.estimators.StructuralRegressor`
+        (structure only, as in the paper). A predictor with a
+        ``learning_curve_epochs`` attribute > 0 gets each candidate's probe
+        (that many epochs on the first cv split) in
+        ``graph.graph["learning_curve"]``.
     predictor_warmup : int, default=None
         Number of successfully trained individuals before the predictor
         screens; ``None`` means ``population_size`` (the initial generation).
@@ -341,7 +383,7 @@ class GeneticSearchCV(BaseSearchCV):
         "crossover_rate": [Interval(Real, 0, 1, closed="both")],
         "tournament_size": [Interval(Integral, 1, None, closed="left")],
         "elitism": [Interval(Integral, 0, None, closed="left")],
-        "predictor": [None, StrOptions({"structural"}), HasMethods(["fit", "predict"])],
+        "predictor": [None, StrOptions({"auto"}), HasMethods(["fit", "predict"])],
         "predictor_warmup": [None, Interval(Integral, 2, None, closed="left")],
         "screen_ratio": [Interval(Real, 0, 1, closed="right")],
         "checkpoint": [None, str, os.PathLike],
@@ -417,7 +459,7 @@ class GeneticSearchCV(BaseSearchCV):
     def _make_predictor(self):
         if self.predictor is None:
             return None
-        if isinstance(self.predictor, str):
+        if isinstance(self.predictor, str):  # "auto"
             return PerformancePredictor()
         return clone(self.predictor)
 
@@ -501,6 +543,58 @@ class GeneticSearchCV(BaseSearchCV):
                 graph.graph["genome_features"] = space.encode(genome)
             graphs[key] = graph
         return graphs[key]
+
+    def _probe_epochs(self):
+        """Epochs of the learning-curve probe the predictor asks for (0: none)."""
+        if self.predictor is None:
+            return 0
+        n_epochs = getattr(self._make_predictor(), "learning_curve_epochs", 0) or 0
+        has_epochs = any(
+            name.rsplit("__", 1)[-1] == "max_epochs"
+            for name in self.estimator.get_params(deep=True)
+        )
+        return int(n_epochs) if has_epochs else 0
+
+    def _annotate(self, items, space, X, y, splits, scorer, state, parallel):
+        """Graphs of ``items`` (genome, key), with learning curves if asked for.
+
+        Probes run through joblib like the fits; each probed candidate's
+        epochs are recorded in ``state["curves"]``.
+        """
+        graphs = [self._graph(g, space, X, y, state, k) for g, k in items]
+        n_epochs = self._probe_epochs()
+        if not n_epochs:
+            return graphs
+        curves = state.setdefault("curves", {})
+        todo = {}
+        for (genome, key), graph in zip(items, graphs):
+            if graph is not None and key not in curves:
+                todo.setdefault(key, genome)
+        train, test = splits[0]
+        results = (
+            parallel(
+                delayed(_probe_fit)(
+                    self.estimator,
+                    X,
+                    y,
+                    train,
+                    test,
+                    space.to_params(genome),
+                    n_epochs,
+                    scorer,
+                )
+                for genome in todo.values()
+            )
+            if todo
+            else []
+        )
+        for key, result in zip(todo, results):
+            curves[key] = result
+            state["graphs"][key].graph["learning_curve"] = [
+                result["score"],
+                *result["losses"],
+            ]
+        return graphs
 
     def _fit_predictor(self, state, rng, space, X, y):
         rows = [
@@ -623,7 +717,18 @@ class GeneticSearchCV(BaseSearchCV):
         return [out[i * n_splits : (i + 1) * n_splits] for i in range(len(candidates))]
 
     def _generation(
-        self, state, rng, space, X, y, splits, scorers, fit_params, metric, parallel
+        self,
+        state,
+        rng,
+        space,
+        X,
+        y,
+        splits,
+        scorers,
+        fit_params,
+        metric,
+        parallel,
+        probe_scorer,
     ):
         """Run one generation, updating ``state`` in place."""
         generation = state["generation"]
@@ -670,9 +775,16 @@ class GeneticSearchCV(BaseSearchCV):
         predicted = np.full(len(new), np.nan)
         to_train = list(range(len(new)))
         if predictor is not None and new:
-            graphs = [
-                self._graph(c["genome"], space, X, y, state, c["key"]) for c in new
-            ]
+            graphs = self._annotate(
+                [(c["genome"], c["key"]) for c in new],
+                space,
+                X,
+                y,
+                splits,
+                probe_scorer,
+                state,
+                parallel,
+            )
             predicted = self._predict(predictor, graphs)
             n_train = max(1, math.ceil(self.screen_ratio * len(new)))
             ranking = np.argsort(-np.nan_to_num(predicted, nan=-np.inf), kind="stable")
@@ -721,8 +833,16 @@ class GeneticSearchCV(BaseSearchCV):
             )
         state["population"] = population
         if self.predictor is not None:  # the predictor learns from every trained row
-            for i in to_train:
-                self._graph(new[i]["genome"], space, X, y, state, new[i]["key"])
+            self._annotate(
+                [(new[i]["genome"], new[i]["key"]) for i in to_train],
+                space,
+                X,
+                y,
+                splits,
+                probe_scorer,
+                state,
+                parallel,
+            )
         if self.verbose > 0:
             best = max(
                 (
@@ -738,7 +858,7 @@ class GeneticSearchCV(BaseSearchCV):
             )
 
     # -- results -----------------------------------------------------------------
-    def _results(self, rows, n_splits, splits):
+    def _results(self, rows, n_splits, splits, curves):
         template = next((r["out"][0] for r in rows if r["trained"]), None)
         flat, params = [], []
         for row in rows:
@@ -764,9 +884,12 @@ class GeneticSearchCV(BaseSearchCV):
             "trained": [r["trained"] for r in rows],
             "predicted_score": [r["predicted_score"] for r in rows],
             "n_epochs": [
-                float(np.sum([o["n_epochs"] for o in r["out"]]))
-                if r["trained"]
-                else 0.0
+                (
+                    float(np.sum([o["n_epochs"] for o in r["out"]]))
+                    if r["trained"]
+                    else 0.0
+                )
+                + curves.get(r["key"], {}).get("n_epochs", 0)
                 for r in rows
             ],
         }
@@ -844,6 +967,7 @@ class GeneticSearchCV(BaseSearchCV):
                     fit_params,
                     metric,
                     parallel,
+                    scorers._scorers[metric] if self.multimetric_ else scorers,
                 )
                 state["generation"] += 1
                 state["rng_state"] = rng.bit_generator.state
@@ -859,7 +983,7 @@ class GeneticSearchCV(BaseSearchCV):
                 "individuals failed; set error_score='raise' to debug.\n"
                 f"{_failure_summary(errors)}"
             )
-        results = self._results(rows, self.n_splits_, splits)
+        results = self._results(rows, self.n_splits_, splits, state.get("curves", {}))
         self.cv_results_ = results
         self.population_ = [m["row"] for m in state["population"]]
         # Fitted after the last checkpoint, so a resumed search draws the same.
