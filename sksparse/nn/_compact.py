@@ -126,7 +126,7 @@ def _spmv_kernel(crow, col, val, bias, x, out):
         out[r] = bias[r] + ((a0 + a1) + (a2 + a3))
 
 
-def _chain_spmv_kernel(crow, col, val, bias, sizes, relu, x, buf_a, buf_b, out):
+def _chain_spmv_kernel(crow, col, val, bias, sizes, relu, buf_a, buf_b, x, out):
     """A chain of CSR layers on one sample, in one call (batch-1 latency).
 
     Layer ``l`` maps ``sizes[l]`` to ``sizes[l + 1]`` units; its rows are the
