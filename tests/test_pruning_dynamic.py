@@ -358,3 +358,21 @@ def test_sparsity_schedule_is_validated(params, match, data):
     X, y = data
     with pytest.raises(ValueError, match=match):
         SparseMLPClassifier((8,), sparsity=0.5, max_epochs=1, **params).fit(X, y)
+
+
+def test_partial_fit_keeps_the_rewired_structure(data):
+    X, y = data
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 2))
+    net = _skorch_net(module, SET(update_every=2, sparsity=0.7, random_state=0))
+    net.fit(X, y)
+    cb = _dynamic(net)
+    masks = [t.plain_mask.clone() for t in cb.targets_]
+    targets, rng = cb.targets_, cb.rng_
+    net.partial_fit(X, y)  # no new draw: the structure goes on evolving
+    assert cb.targets_ is targets and cb.rng_ is rng
+    for target, before in zip(cb.targets_, masks):
+        assert int(target.plain_mask.sum()) == int(before.sum())
+        assert bool((target.weight[~target.plain_mask] == 0).all())
+    assert cb.step_ == 6 * 3
+    assert len(net.history) == 6

@@ -170,6 +170,7 @@ class BaseDynamicSparsity(Callback):
     def initialize(self):
         self._validate()
         self._hooks = []
+        self._module_id = None
         return self
 
     # -- set-up -------------------------------------------------------------------
@@ -211,9 +212,14 @@ class BaseDynamicSparsity(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         if not hasattr(self, "_hooks"):
             self.initialize()
+        module = getattr(net, self.module)
+        if self._module_id == id(module):
+            # partial_fit (or warm start) on the same module: keep the
+            # rewired structure, start a new schedule for this call.
+            self._start_schedule(net, X, y)
+            return
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         self.rng_ = torch.Generator().manual_seed(int(seed))
-        module = getattr(net, self.module)
         targets = self._find_targets(module)
         if self.sparsity is not None:
             self._draw_masks(targets)
@@ -235,6 +241,10 @@ class BaseDynamicSparsity(Callback):
                 clear_param_state(optimizer, target.weight, target.mask())
         self.targets_ = targets
         self.n_connections_ = {t.name: int(t.mask().sum()) for t in targets}
+        self._module_id = id(module)
+        self._start_schedule(net, X, y)
+
+    def _start_schedule(self, net, X, y):
         self.step_ = 0
         self.steps_per_epoch_ = self._steps_per_epoch(net, X, y)
         self.total_steps_ = self.steps_per_epoch_ * net.max_epochs
@@ -423,6 +433,9 @@ _SHARED_DOC = """
 
     Notes
     -----
+    The schedule spans one ``fit`` (or ``partial_fit``) call; a
+    ``partial_fit`` on the same module keeps the structure reached and starts
+    a new schedule, while ``fit`` re-initialises the module and starts over.
     Works on linear layers: :class:`~sksparse.nn.MaskedLinear` (its mask is
     changed in place with ``set_mask``) and plain ``nn.Linear`` (the callback
     keeps the mask and zeros the removed weights after every optimizer step).
