@@ -167,3 +167,12 @@ def test_compress_needs_a_fitted_estimator():
 
     with pytest.raises(NotFittedError):
         SparseMLPClassifier().compress()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from sksparse.estimators import _report
+
+    result = doctest.testmod(_report)
+    assert result.failed == 0 and result.attempted > 0

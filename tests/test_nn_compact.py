@@ -303,3 +303,12 @@ def test_batch_one_crosses_a_csr_chain_in_one_call_with_the_same_result():
     tanh = compress(_random_mlp(7, [60, 80, 5], 0.05, activation="tanh"), layout="csr")
     assert tanh._chain() is None  # other activations go layer by layer
     _assert_same(tanh, _random_mlp(7, [60, 80, 5], 0.05, activation="tanh"), X[:1])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from sksparse.nn import _compact
+
+    result = doctest.testmod(_compact, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted > 0

@@ -376,3 +376,12 @@ def test_partial_fit_keeps_the_rewired_structure(data):
         assert bool((target.weight[~target.plain_mask] == 0).all())
     assert cb.step_ == 6 * 3
     assert len(net.history) == 6
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from sksparse.pruning import _dynamic
+
+    result = doctest.testmod(_dynamic)
+    assert result.failed == 0 and result.attempted > 0
