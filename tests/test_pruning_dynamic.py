@@ -385,3 +385,19 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_dynamic)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("rescale", [True, False])
+def test_drawn_masks_rescale_the_init_to_the_sparse_fan_in(rescale):
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(400, 50), nn.ReLU(), nn.Linear(50, 2))
+    before = module[0].weight.detach().clone()
+    cb = SET(sparsity=0.9, init="uniform", rescale=rescale, random_state=0)
+    net = _skorch_net(module, cb)
+    net.initialize()
+    _dynamic(net).on_train_begin(net, X=np.zeros((10, 400), np.float32))
+    mask = _dynamic(net).targets_[0].plain_mask
+    ratio = module[0].weight[mask] / before[mask]
+    kept = mask.sum(dim=1, keepdim=True).expand_as(mask)[mask].float()
+    expected = torch.sqrt(400 / kept) if rescale else torch.ones_like(kept)
+    torch.testing.assert_close(ratio, expected)

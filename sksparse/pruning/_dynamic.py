@@ -129,6 +129,7 @@ class BaseDynamicSparsity(Callback):
         decay="constant",
         sparsity=None,
         init="erdos_renyi",
+        rescale=True,
         exclude=None,
         random_state=None,
         module="module_",
@@ -139,6 +140,7 @@ class BaseDynamicSparsity(Callback):
         self.decay = decay
         self.sparsity = sparsity
         self.init = init
+        self.rescale = rescale
         self.exclude = exclude
         self.random_state = random_state
         self.module = module
@@ -197,6 +199,12 @@ class BaseDynamicSparsity(Callback):
         for target, shape, d in zip(targets, shapes, densities):
             n_keep = max(1, round(d * shape[0] * shape[1]))
             target.set_mask(_random_mask(shape, n_keep, self.rng_))
+            if self.rescale:
+                # Evci et al. 2020: scale the init to the sparse fan-in, so a
+                # neuron keeping 30 of 784 inputs is not 5x too quiet.
+                with torch.no_grad():
+                    kept = target.mask().sum(dim=1, keepdim=True).clamp(min=1)
+                    target.weight.mul_(torch.sqrt(shape[1] / kept))
 
     def _steps_per_epoch(self, net, X, y):
         try:
@@ -410,6 +418,11 @@ _SHARED_DOC = """
         Per-layer densities of the drawn masks:
         :func:`erdos_renyi_densities` (Mocanu et al.), or the same in every
         layer.
+    rescale : bool, default=True
+        When masks are drawn, scale each kept weight by
+        ``sqrt(n_in / kept fan-in)``, so that a freshly initialised neuron
+        keeps the activation variance of a dense one (Evci et al. 2020).
+        ``False`` for weights that are already trained.
     exclude : sequence of str, default=None
         Names of linear layers (as in ``module.named_modules()``) left alone.
     random_state : int, RandomState or None, default=None
@@ -533,6 +546,7 @@ class RigL(BaseDynamicSparsity):
         decay="cosine",
         sparsity=None,
         init="erdos_renyi",
+        rescale=True,
         exclude=None,
         random_state=None,
         module="module_",
@@ -544,6 +558,7 @@ class RigL(BaseDynamicSparsity):
             decay=decay,
             sparsity=sparsity,
             init=init,
+            rescale=rescale,
             exclude=exclude,
             random_state=random_state,
             module=module,
