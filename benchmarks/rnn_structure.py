@@ -288,6 +288,23 @@ def cross_validate_structure(records, folds):
     )
 
 
+def time_featurisation(graphs, n_graphs=1000):
+    """CPU seconds of GraphFeatures on ``n_graphs`` network graphs, one process."""
+    from sksparse import GraphFeatures
+
+    graphs = (graphs * (n_graphs // len(graphs) + 1))[:n_graphs]
+    start = time.process_time()
+    GraphFeatures().fit_transform(graphs)
+    seconds = time.process_time() - start
+    return {
+        "n_graphs": n_graphs,
+        "mean_nodes": float(np.mean([g.number_of_nodes() for g in graphs])),
+        "mean_edges": float(np.mean([g.number_of_edges() for g in graphs])),
+        "cpu_seconds": seconds,
+        "ms_per_graph": seconds / n_graphs * 1e3,
+    }
+
+
 # -- timing of the masked recurrent layers ---------------------------------------
 def _loop_lstm(x, layer):
     """A masked LSTM cell stepped by a Python loop (the slow reference)."""
@@ -430,6 +447,9 @@ def main(argv=None):
         payload["cv"][cell] = results
         payload["features"][cell] = info
         predictions[cell], truth[cell] = preds, y
+    graphs = [to_graph(r) for cell_records in records.values() for r in cell_records]
+    if graphs:
+        payload["featurisation"] = time_featurisation(graphs)
     write_json("rnn_structure.json", payload)
     if predictions:
         plot(predictions, truth, payload["cv"], RESULTS / "rnn_structure.png")

@@ -49,9 +49,9 @@ INIT_PARAMS["GraphPriorRNNClassifier"] = dict(
     hidden_size=8,
     prior="erdos_renyi",
     sparsity=0.5,
-    max_epochs=20,
+    max_epochs=10,
     lr=0.05,
-    batch_size=32,
+    batch_size=64,
     random_state=0,
 )
 
