@@ -678,7 +678,6 @@ def _eliminate(stages, n_features):
     columns of constant neurons are zeroed and their effect added to the bias.
     """
     sizes = [n_features] + [s.weight.shape[0] for s in stages]
-    n_blocks = len(sizes)
     constant = [torch.zeros(n, dtype=torch.bool) for n in sizes]
     value = [torch.zeros(n, dtype=torch.float64) for n in sizes]
     # Forward: a neuron with no non-zero input outputs act(bias), a constant.
@@ -716,7 +715,6 @@ def _eliminate(stages, n_features):
         used = (stages[i].weight[rows] != 0).any(dim=0)
         for block, sl in _block_slices(stages[i], sizes):
             needed[block] |= used[sl]
-    assert len(needed) == n_blocks
     return needed
 
 
