@@ -363,14 +363,14 @@ class GeneticSearchCV(BaseSearchCV):
     >>> from sksparse.search import LayerSizes
     >>> X, y, X_test, y_test = load_digits()
     >>> search = GeneticSearchCV(
-    ...     SparseMLPClassifier(max_epochs=3, random_state=0),
+    ...     SparseMLPClassifier(max_epochs=10, batch_size=64, random_state=0),
     ...     {"hidden_layer_sizes": LayerSizes(1, 2, 16, 64),
-    ...      "sparsity": uniform(0.5, 0.4), "lr": loguniform(1e-3, 3e-2)},
+    ...      "sparsity": uniform(0.5, 0.4), "lr": loguniform(3e-3, 3e-2)},
     ...     population_size=4, generations=2, cv=2, random_state=0,
-    ... ).fit(X[:300], y[:300])
-    >>> len(search.cv_results_["params"]) >= 4
-    True
-    >>> search.score(X_test, y_test) > 0.5
+    ... ).fit(X, y)
+    >>> int(search.cv_results_["generation"].max())
+    1
+    >>> search.score(X_test, y_test) > 0.85
     True
     """
 
