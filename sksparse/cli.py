@@ -904,9 +904,11 @@ def build_parser():
     search.add_argument("--generations", type=_positive_int, default=4)
     search.add_argument(
         "--predictor",
-        choices=["none", "structural"],
+        choices=["none", "auto", "structural"],
         default="none",
-        help="performance predictor",
+        help="screen offspring with a performance predictor: auto (structure, "
+        "hyper-parameters and a one-epoch probe) or structural (structure "
+        "alone, StructuralRegressor); none trains every individual",
     )
     search.add_argument(
         "--screen-ratio",

@@ -905,9 +905,13 @@ def genetic_search(
     ----------
     X, y : array-like
         Data the individuals are cross-validated on.
-    population_size, generations, predictor, screen_ratio, cv
-        As for :class:`~sksparse.GeneticSearchCV` (``predictor`` None or
-        ``"structural"``).
+    population_size, generations, screen_ratio, cv
+        As for :class:`~sksparse.GeneticSearchCV`.
+    predictor : None, "auto", "structural" or regressor, default=None
+        ``None`` trains every individual; ``"auto"`` screens offspring with
+        the search's default performance predictor; ``"structural"`` with a
+        :class:`~sksparse.StructuralRegressor` (structure alone, as in the
+        paper); a regressor is passed on as it is.
     max_layers, max_units : int
         Bounds of the layer-size genome.
     max_epochs : int, default=5
@@ -959,6 +963,9 @@ def genetic_search(
         ),
         "lr": loguniform(1e-3, 3e-2),
     }
+    if predictor == "structural":
+        regressor = _require("sksparse.estimators", "StructuralRegressor")
+        predictor = regressor(random_state=random_state)
     estimator = SparseMLPClassifier(
         max_epochs=max_epochs, random_state=random_state, device=device
     )
@@ -1074,7 +1081,7 @@ def layer_summary(model):
     >>> from sksparse.experiments import layer_summary
     >>> net = SparseMLP(4, (4,), 2, masks=[torch.eye(4), torch.ones(2, 4)])
     >>> [(r["layer"], r["size"], r["size_nz"]) for r in layer_summary(net)]
-    [('layers.0.weight', 16, 4), ('layers.1.weight', 8, 8)]
+    [('layers.0.weight', 16, 4), ('layers.2.weight', 8, 8)]
     """
     from sksparse.pruning import find_prunable_weights
 

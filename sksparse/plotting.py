@@ -402,7 +402,7 @@ def _draw_layered(graph, *, ax, show_recurrent):
     return ax
 
 
-def plot_masks(model, *, axes=None, max_columns=4):
+def plot_masks(model, *, layers=None, axes=None, max_columns=4):
     """Draw each layer's mask as an image: black where a connection is kept.
 
     One image per prunable weight (:func:`sksparse.pruning.find_prunable_weights`),
@@ -413,8 +413,11 @@ def plot_masks(model, *, axes=None, max_columns=4):
     Parameters
     ----------
     model : fitted estimator or torch.nn.Module
-    axes : array-like of matplotlib.axes.Axes, default=None
-        One per layer; a new figure's when None.
+    layers : list of int or str, default=None
+        The weights to draw, by position or by name (``"layers.0.weight"``);
+        None draws them all.
+    axes : matplotlib.axes.Axes or array-like of them, default=None
+        One per weight drawn; a new figure's when None.
     max_columns : int, default=4
         Images per row of a new figure.
 
@@ -429,13 +432,25 @@ def plot_masks(model, *, axes=None, max_columns=4):
     >>> from sksparse.plotting import plot_masks
     >>> axes = plot_masks(SparseMLP(20, (10,), 3))
     >>> [ax.get_title().splitlines()[0] for ax in axes]
-    ['layers.0.weight', 'layers.1.weight']
+    ['layers.0.weight', 'layers.2.weight']
     """
     from sksparse.pruning import find_prunable_weights
 
     weights = find_prunable_weights(_module(model))
     if not weights:
         raise ValueError("the network has no weight matrix to draw.")
+    if layers is not None:
+        names = [w.name for w in weights]
+        chosen = []
+        for layer in [layers] if isinstance(layers, (int, str)) else layers:
+            if isinstance(layer, str) and layer not in names:
+                raise ValueError(f"no weight {layer!r}; the weights are {names}.")
+            if isinstance(layer, int) and not -len(names) <= layer < len(names):
+                raise ValueError(f"layer {layer} out of range: {len(names)} weights.")
+            chosen.append(
+                weights[names.index(layer) if isinstance(layer, str) else layer]
+            )
+        weights = chosen
     if axes is None:
         import matplotlib.pyplot as plt
 

@@ -243,7 +243,7 @@ def test_rnn_structure_trains_a_population_and_predicts(tmp_path, capsys):
 def test_search_writes_generations_and_resumes(tmp_path, capsys):
     argv = ["search", "--n-samples", "120", "--population-size", "3"]
     argv += ["--cv", "2", "--epochs", "1", "--max-units", "8", "--max-layers", "1"]
-    argv += ["--out", str(tmp_path), "-q"]
+    argv += ["--predictor", "structural", "--out", str(tmp_path), "-q"]
     assert main([*argv, "--generations", "1"]) == 0
     first = read_rows(tmp_path / "individuals.json")
     assert {row["generation"] for row in first} == {0} and len(first) == 3
@@ -256,6 +256,8 @@ def test_search_writes_generations_and_resumes(tmp_path, capsys):
     assert [row["generation"] for row in rows[:3]] == [0, 0, 0]
     assert rows[:3] == first
     assert {row["generation"] for row in rows[3:]} == {1}
+    # The predictor screened the second generation: one trained, one predicted.
+    assert sorted(row["trained"] for row in rows[3:]) == [False, True]
     assert "best:" in capsys.readouterr().out
 
 

@@ -164,6 +164,12 @@ def test_masks_show_each_layer_kept_connections():
     assert axes[0].get_title() == "layers.0.weight\n4 → 3, 41.7 % kept"
     with pytest.raises(ValueError, match="axes must hold 2"):
         plot_masks(net, axes=[axes[0]])
+    _, ax = plt.subplots()
+    (drawn,) = plot_masks(net, layers=["layers.2.weight"], axes=ax)
+    assert drawn is ax and ax.get_title().startswith("layers.2.weight")
+    assert len(plot_masks(net, layers=[-1, 0])) == 2
+    with pytest.raises(ValueError, match="no weight 'fc1'"):
+        plot_masks(net, layers=["fc1"])
 
 
 # -- prediction and search ------------------------------------------------------
