@@ -19,8 +19,19 @@ from sklearn.datasets import load_digits
 from sklearn.exceptions import FitFailedWarning
 from sklearn.tree import DecisionTreeClassifier
 
-from sksparse import GeneticSearchCV, SparseMLPClassifier, StructuralRegressor
-from sksparse.search import LayerSizes, PerformancePredictor, PriorChoice
+from sksparse import (
+    GeneticSearchCV,
+    PrunedEstimator,
+    SparseMLPClassifier,
+    StructuralRegressor,
+)
+from sksparse.pruning import MagnitudePruner
+from sksparse.search import (
+    LayerSizes,
+    PerformancePredictor,
+    PriorChoice,
+    candidate_graph,
+)
 
 TREE_SPACE = {
     "max_depth": randint(1, 12),
@@ -402,6 +413,42 @@ def test_structural_regressor_as_predictor_uses_no_probe(digits):
     assert isinstance(search.predictor_, StructuralRegressor)
     assert results["screened"].any()
     assert set(results["n_epochs"]) <= {0.0, 4.0}  # no probe epochs
+
+
+def test_search_over_pruning_scope_and_amount(digits):
+    X, y, _, _ = digits
+    estimator = PrunedEstimator(
+        SparseMLPClassifier(max_epochs=1, batch_size=64, random_state=0),
+        MagnitudePruner(0.5),
+        retrain_epochs=1,
+    )
+    space = {
+        "estimator__hidden_layer_sizes": LayerSizes(1, 2, 8, 32),
+        "pruner__amount": uniform(0.5, 0.45),
+        "pruner__scope": ["class-blinded", "class-uniform"],
+    }
+    # The untrained structure a predictor sees is pruned to the candidate's amount.
+    graph = candidate_graph(
+        estimator.set_params(pruner__amount=0.8, estimator__hidden_layer_sizes=(32,)),
+        X[:150],
+        y[:150],
+    )
+    assert graph.number_of_edges() == pytest.approx(0.2 * (64 * 32 + 32 * 10), rel=0.05)
+    search = GeneticSearchCV(
+        estimator,
+        space,
+        population_size=4,
+        generations=2,
+        predictor="auto",
+        cv=2,
+        random_state=0,
+    ).fit(X[:150], y[:150])
+    for params in search.cv_results_["params"]:
+        assert 0.5 <= params["pruner__amount"] <= 0.95
+        assert params["pruner__scope"] in ("class-blinded", "class-uniform")
+    assert search.best_estimator_.sparsity_ == pytest.approx(
+        search.best_params_["pruner__amount"], abs=0.02
+    )
 
 
 def test_custom_predictor_on_graphs(digits):
