@@ -14,9 +14,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE / "_ext"))
 
-import sksparse  # noqa: E402
 from api_reference import write_api_reference  # noqa: E402
 from cli_help import write_cli_help  # noqa: E402
+
+import sksparse  # noqa: E402
 
 project = "sksparse"
 author = "The sksparse developers"
@@ -48,7 +49,6 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
-
 
 
 def _skip_member(app, what, name, obj, skip, options):
