@@ -1,7 +1,7 @@
 """
-=================================================
+==================================================
 Comparing pruning methods: accuracy vs compression
-=================================================
+==================================================
 
 Train a small network on the digits once, then prune it with each magnitude
 scheme of See et al. (2016) -- class-blinded, class-uniform, class-distributed --
