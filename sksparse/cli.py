@@ -280,6 +280,7 @@ def _sweep(args, *, methods, sparsities, name, title, save_models):
             ]
         )
         ax.set_title(title, fontsize="medium")
+        ax.set_ylabel("test accuracy")
         written.append(_save(ax, out / "accuracy_vs_compression.png"))
     columns = ["method", "target_sparsity", "sparsity", "accuracy", "fit_seconds"]
     return _finish(args, writer.rows, columns, written, interrupted=interrupted)
