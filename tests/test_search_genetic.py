@@ -161,21 +161,15 @@ def test_same_random_state_gives_same_search(digits, tree_search):
     assert other.cv_results_["params"] != tree_search.cv_results_["params"]
 
 
-def test_parallel_fits_give_the_same_results(digits, tree_search):
+def test_parallel_fits_give_the_same_results(digits):
     X, y, _, _ = digits
-    parallel = GeneticSearchCV(
-        DecisionTreeClassifier(random_state=0),
-        TREE_SPACE,
-        population_size=8,
-        generations=4,
-        elitism=2,
-        cv=3,
-        random_state=0,
-        n_jobs=2,
-    ).fit(X, y)
+    params = dict(population_size=4, generations=2, cv=2, random_state=0)
+    tree = DecisionTreeClassifier(random_state=0)
+    serial = GeneticSearchCV(tree, TREE_SPACE, **params).fit(X, y)
+    parallel = GeneticSearchCV(tree, TREE_SPACE, n_jobs=2, **params).fit(X, y)
+    assert parallel.cv_results_["params"] == serial.cv_results_["params"]
     np.testing.assert_array_equal(
-        parallel.cv_results_["mean_test_score"],
-        tree_search.cv_results_["mean_test_score"],
+        parallel.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
     )
 
 
