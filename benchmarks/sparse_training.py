@@ -139,6 +139,9 @@ def main(argv=None):
     parser.add_argument("--sparsities", type=float, nargs="+", default=[0.9, 0.95])
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--tag", default="", help="suffix of the result files (sparse_training_TAG)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.n_train = 2, 1, 2000
@@ -159,6 +162,7 @@ def main(argv=None):
                     flush=True,
                 )
     summary = summarise(rows)
+    name = "sparse_training" + (f"_{args.tag}" if args.tag else "")
     meta = machine() | {
         "n_train": len(data[0]),
         "n_test": len(data[2]),
@@ -170,9 +174,7 @@ def main(argv=None):
         "drop_fraction": DROP_FRACTION,
     }
     if not args.quick:
-        write_json(
-            "sparse_training.json", {"meta": meta, "summary": summary, "runs": rows}
-        )
+        write_json(f"{name}.json", {"meta": meta, "summary": summary, "runs": rows})
     header = ["method", "sparsity", "test accuracy % (mean ± sd)", "fit s", "seeds"]
     lines = [
         [
@@ -186,7 +188,7 @@ def main(argv=None):
     ]
     table = markdown_table(header, lines)
     if not args.quick:
-        out = Path(__file__).resolve().parent / "results" / "sparse_training.md"
+        out = Path(__file__).resolve().parent / "results" / f"{name}.md"
         out.write_text(table + "\n")
     print(table)
 
