@@ -405,7 +405,7 @@ _SHARED_DOC = """
     end_fraction : float, default={end_default}
         Updates stop after this fraction of the training steps
         (``max_epochs`` times the batches of an epoch).
-    decay : {{"constant", "cosine"}}, default={decay_default!r}
+    decay : {{"constant", "cosine"}}, default="{decay_default}"
         How the drop fraction decays over training: not at all (SET) or
         RigL's cosine annealing to zero at ``end_fraction``.
     sparsity : float, default=None
