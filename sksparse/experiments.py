@@ -426,6 +426,7 @@ def make_sweep_estimator(
     random_state=0,
     device="cpu",
     verbose=0,
+    dense=None,
 ):
     """The estimator :func:`sparsity_sweep` fits for one method and sparsity.
 
@@ -450,6 +451,10 @@ def make_sweep_estimator(
     verbose : int, default=0
         With ``verbose > 0`` the net prints skorch's epoch table and shows
         skorch's ``ProgressBar`` over each epoch's batches.
+    dense : fitted SparseMLPClassifier, default=None
+        For a pruning method: the dense network to prune, already trained
+        (``PrunedEstimator(..., prefit=True)``), so that several pruning runs
+        share one dense training.
 
     Returns
     -------
@@ -493,10 +498,11 @@ def make_sweep_estimator(
     else:
         pruner = MagnitudePruner(sparsity, scope=method)
     return PrunedEstimator(
-        SparseMLPClassifier(**params),
+        SparseMLPClassifier(**params) if dense is None else dense,
         pruner,
         retrain_epochs=retrain_epochs,
         schedule=schedule,
+        prefit=dense is not None,
     )
 
 
@@ -542,8 +548,9 @@ def sparsity_sweep(
     """Train sparse MLPs by several methods at several sparsities; yield results.
 
     ``"dense"`` runs once (sparsity 0); every other method runs once per
-    sparsity. All runs share ``random_state``, so every pruned network starts
-    from the same dense network as the ``"dense"`` row.
+    sparsity. The dense network is trained once and every pruning run
+    prunes and re-trains a copy of it (the ``"dense"`` row, if asked for, is
+    that network); all runs share ``random_state``.
 
     Parameters
     ----------
@@ -556,7 +563,8 @@ def sparsity_sweep(
 random_state, device, verbose
         See :func:`make_sweep_estimator`.
     n_jobs : int, default=None
-        Runs in parallel through joblib; rows still arrive in order.
+        Runs in parallel through joblib (after the dense training); rows
+        still arrive in order.
     save_dir : str or path-like, default=None
         Save every fitted estimator there with ``joblib.dump`` as
         ``<method>-<sparsity>.joblib``; its path is the row's ``model``.
@@ -566,7 +574,8 @@ random_state, device, verbose
     row : dict
         ``method``, ``kind`` (dense, prior, pruning, sparse-training),
         ``target_sparsity``, ``sparsity`` (measured), ``accuracy`` (test),
-        ``train_accuracy``, ``fit_seconds`` and, with ``save_dir``, ``model``.
+        ``train_accuracy``, ``fit_seconds`` (for a pruning run, pruning and
+        re-training only) and, with ``save_dir``, ``model``.
     """
     from joblib import Parallel, delayed
 
@@ -580,27 +589,44 @@ random_state, device, verbose
             settings.append((method, kind, float(sparsity)))
     if not settings:
         raise ValueError("methods must name at least one method.")
+    common = dict(
+        hidden_layer_sizes=hidden_layer_sizes,
+        max_epochs=max_epochs,
+        retrain_epochs=retrain_epochs,
+        schedule=schedule,
+        lr=lr,
+        batch_size=batch_size,
+        random_state=random_state,
+        device=device,
+        verbose=verbose,
+    )
+
+    def model_path(method, sparsity):
+        if save_dir is None:
+            return None
+        return Path(save_dir) / f"{method}-{sparsity:g}.joblib"
+
+    dense = None
+    if any(kind in ("dense", "pruning") for _, kind, _ in settings):
+        # Trained first, here: the pruning runs below all start from it.
+        row = {"method": "dense", "kind": "dense", "target_sparsity": 0.0}
+        path = model_path("dense", 0.0) if "dense" in methods else None
+        dense = make_sweep_estimator("dense", 0.0, **common)
+        row = _fit_and_test(dense, X, y, X_test, y_test, row, path)
+        if "dense" in methods:
+            yield row
 
     def jobs():
         for method, kind, sparsity in settings:
+            if kind == "dense":
+                continue
             estimator = make_sweep_estimator(
-                method,
-                sparsity,
-                hidden_layer_sizes=hidden_layer_sizes,
-                max_epochs=max_epochs,
-                retrain_epochs=retrain_epochs,
-                schedule=schedule,
-                lr=lr,
-                batch_size=batch_size,
-                random_state=random_state,
-                device=device,
-                verbose=verbose,
+                method, sparsity, dense=dense if kind == "pruning" else None, **common
             )
-            path = None
-            if save_dir is not None:
-                path = Path(save_dir) / f"{method}-{sparsity:g}.joblib"
             row = {"method": method, "kind": kind, "target_sparsity": sparsity}
-            yield delayed(_fit_and_test)(estimator, X, y, X_test, y_test, row, path)
+            yield delayed(_fit_and_test)(
+                estimator, X, y, X_test, y_test, row, model_path(method, sparsity)
+            )
 
     yield from Parallel(n_jobs=n_jobs, return_as="generator")(jobs())
 
