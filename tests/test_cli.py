@@ -17,6 +17,7 @@ import time
 import networkx as nx
 import numpy as np
 import pytest
+import torch
 
 from sksparse.cli import main
 from sksparse.datasets import load_digits
@@ -188,6 +189,13 @@ def test_missing_files_and_bad_models_are_one_line_errors(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     assert main(["graph", str(tmp_path / "nope.joblib"), "-o", "g.graphml"]) == 2
     assert "no model file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
+    assert main(["demo", "--device", "cuda", "--n-samples", "50", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "CUDA is not available" in err
 
 
 @pytest.fixture(scope="module")
