@@ -107,6 +107,9 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
     "show_memory": False,
     "min_reported_time": 5,
+    # Examples print what they want shown; the repr of a last expression
+    # (a matplotlib Text, say) is noise.
+    "capture_repr": (),
 }
 
 # -- HTML ----------------------------------------------------------------------
