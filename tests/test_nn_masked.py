@@ -97,3 +97,21 @@ def test_sparse_initialisation_keeps_the_pre_activation_scale():
     X = torch.randn(256, 1000)
     ratio = sparse(X).std() / dense(X).std()
     assert 0.5 < ratio < 2.0
+
+
+def test_full_mask_fast_path_notices_every_mask_change():
+    torch.manual_seed(0)
+    layer = MaskedLinear(4, 3)
+    X = torch.randn(5, 4)
+    dense_out = layer(X)  # full mask: plain F.linear
+    with torch.no_grad():
+        layer.mask[0, 0] = 0.0  # in-place edit of the buffer, not via set_mask
+        layer.weight[0, 0] = 1.0
+    expected = torch.nn.functional.linear(X, layer.weight * layer.mask, layer.bias)
+    assert torch.allclose(layer(X), expected)
+    assert not torch.allclose(layer(X), dense_out)
+    state = layer.state_dict()
+    fresh = MaskedLinear(4, 3)
+    fresh(X)  # caches "full" for the fresh buffer
+    fresh.load_state_dict(state)
+    assert torch.allclose(fresh(X), expected)

@@ -147,7 +147,21 @@ class MaskedLinear(MaskedMixin, nn.Linear):
                 self.bias.uniform_(-1.0, 1.0).mul_(bound.squeeze(1))
 
     def forward(self, input):
+        if self._mask_is_full():
+            # A full mask removes nothing: skip the product (and its copy and
+            # its backward), so a dense MaskedLinear costs what nn.Linear does.
+            return F.linear(input, self.weight, self.bias)
         return F.linear(input, self.weight * self.mask, self.bias)
+
+    def _mask_is_full(self):
+        # Cached on the buffer's identity and version counter: every in-place
+        # change (set_mask, load_state_dict, a pruner's copy_) bumps _version,
+        # and .to()/deepcopy make a new tensor, so the cache cannot go stale.
+        key = (self.mask.data_ptr(), self.mask._version)
+        if key != getattr(self, "_full_key", None):
+            self._full = bool(self.mask.all())
+            self._full_key = key
+        return self._full
 
     def extra_repr(self):
         return f"{super().extra_repr()}, density={self.density:.3f}"
