@@ -571,8 +571,11 @@ def plot_predicted_vs_true(y_true, y_pred, *, groups=None, label="accuracy", ax=
 def plot_search_progress(results, *, score="mean_test_score", ax=None):
     """Best and median score of each generation of a structure search.
 
-    Trained individuals are grey dots; individuals the performance predictor
-    screened out (never trained) have no measured score and are not drawn.
+    Each generation's new individuals are grey dots, their best and median
+    joined by lines; a step line shows the best score found so far (elites
+    carried into a generation are not evaluated again, so a generation's own
+    best may fall below it). Individuals the performance predictor screened
+    out (never trained) have no measured score and are not drawn.
 
     Parameters
     ----------
@@ -593,7 +596,7 @@ def plot_search_progress(results, *, score="mean_test_score", ax=None):
     ...         for g, s in [(0, 0.6), (0, 0.8), (1, 0.85), (1, 0.7)]]
     >>> ax = plot_search_progress(rows)
     >>> [line.get_label() for line in ax.get_lines()]
-    ['best', 'median']
+    ['best so far', 'best', 'median']
     """
     if hasattr(results, "cv_results_"):
         results = results.cv_results_
@@ -620,6 +623,16 @@ def plot_search_progress(results, *, score="mean_test_score", ax=None):
     per_generation = [scores[ok & (generation == g)] for g in gens]
     best = np.array([s.max() if s.size else np.nan for s in per_generation])
     median = np.array([np.median(s) if s.size else np.nan for s in per_generation])
+    so_far = np.fmax.accumulate(np.where(np.isnan(best), -np.inf, best))
+    ax.step(
+        gens,
+        np.where(np.isinf(so_far), np.nan, so_far),
+        where="post",
+        color="0.2",
+        linewidth=1,
+        label="best so far",
+        zorder=2,
+    )
     ax.plot(gens, best, marker="o", color="#2ca02c", label="best", zorder=2)
     ax.plot(
         gens,

@@ -199,6 +199,7 @@ def test_search_progress_best_and_median_per_generation():
     lines = {line.get_label(): line for line in ax.get_lines()}
     np.testing.assert_allclose(lines["best"].get_ydata(), [0.7, 0.8])
     np.testing.assert_allclose(lines["median"].get_ydata(), [0.6, 0.7])
+    np.testing.assert_allclose(lines["best so far"].get_ydata(), [0.7, 0.8])
     np.testing.assert_array_equal(ax.get_xticks(), [0, 1])
     (dots,) = ax.collections
     assert len(dots.get_offsets()) == 5  # the predicted individual is not drawn
