@@ -191,6 +191,17 @@ def test_missing_files_and_bad_models_are_one_line_errors(tmp_path, capsys):
     assert "no model file" in capsys.readouterr().err
 
 
+def test_progress_bar_on_a_terminal_only(tmp_path, capsys, monkeypatch):
+    argv = ["prune", "--n-samples", "60", "--epochs", "1", "--retrain-epochs", "1"]
+    argv += ["--amount", "0.5", "--hidden", "4", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert "%|" not in capsys.readouterr().err  # a pipe or a log: no bar
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "prune:" in err and "100%|" in err and "2/2" in err
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_a_gpu_is_a_one_line_error(capsys):
     assert main(["demo", "--device", "cuda", "--n-samples", "50", "-q"]) == 2
