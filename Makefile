@@ -11,7 +11,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: install data demo test test-all lint format docs bench bench-training \
-	bench-pruning bench-inference bench-rnn bench-search clean
+	bench-pruning bench-inference bench-sparse-training bench-rnn bench-search clean
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
-	$(BIN)/python -m pip install -q -e ".[test,dask,lint]"
+	$(BIN)/python -m pip install -q -e ".[test,dask,lint,fast]"
 	touch $@
 
 # Real Fashion-MNIST offline: Debian's package, where this machine allows apt-get.
@@ -59,7 +59,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[docs]"
 	touch $@
 
-bench: bench-training
+bench: bench-training bench-pruning bench-inference bench-sparse-training bench-rnn bench-search
 
 bench-training: install data
 	$(BIN)/python benchmarks/training.py
@@ -69,6 +69,9 @@ bench-pruning: install data
 
 bench-inference: install
 	$(BIN)/python benchmarks/inference.py
+
+bench-sparse-training: install data
+	$(BIN)/python benchmarks/sparse_training.py
 
 bench-rnn: install
 	$(BIN)/python benchmarks/rnn_structure.py
