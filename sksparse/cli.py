@@ -341,13 +341,14 @@ def _rnn_structure(args):
         cells=args.cells,
         priors=args.priors,
         n_networks=args.n_networks,
-        hidden_size=args.hidden_size,
+        hidden_sizes=args.hidden_sizes,
         sparsity=tuple(args.sparsity_range),
         embedded=args.embedded,
         n_samples=args.n_samples,
         max_length=args.max_length,
         max_epochs=args.epochs,
         lr=args.lr,
+        early_stopping=not args.no_early_stopping,
         random_state=args.seed,
         device=args.device,
         n_jobs=args.n_jobs,
@@ -854,12 +855,18 @@ def build_parser():
         default=20,
         help="networks per cell type (default: 20)",
     )
-    rnn.add_argument("--hidden-size", type=_positive_int, default=8)
+    rnn.add_argument(
+        "--hidden-sizes",
+        type=_positive_int,
+        nargs="+",
+        default=[6, 10, 16],
+        help="hidden widths the networks are drawn from (default: 6 10 16)",
+    )
     rnn.add_argument(
         "--sparsity-range",
         type=_fraction,
         nargs=2,
-        default=[0.2, 0.8],
+        default=[0.1, 0.9],
         metavar=("LOW", "HIGH"),
         help="sparsities drawn from this range",
     )
@@ -871,12 +878,18 @@ def build_parser():
     rnn.add_argument(
         "--n-samples",
         type=_positive_int,
-        default=600,
+        default=1200,
         help="strings generated, 2/3 to train, 1/3 to test",
     )
     rnn.add_argument("--max-length", type=_positive_int, default=20)
-    rnn.add_argument("--epochs", type=_positive_int, default=15)
-    rnn.add_argument("--lr", type=_positive_float, default=1e-2)
+    rnn.add_argument("--epochs", type=_positive_int, default=30)
+    rnn.add_argument("--lr", type=_positive_float, default=2e-2)
+    rnn.add_argument(
+        "--no-early-stopping",
+        action="store_true",
+        help="train every network for --epochs (default: stop when a held-out "
+        "tenth of the training strings stops improving)",
+    )
     rnn.add_argument(
         "--regressor",
         choices=REGRESSORS,

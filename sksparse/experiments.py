@@ -660,13 +660,14 @@ def reber_population(
     cells=("rnn", "gru", "lstm"),
     priors=("erdos_renyi", "watts_strogatz", "barabasi_albert"),
     n_networks=20,
-    hidden_size=8,
-    sparsity=(0.2, 0.8),
+    hidden_sizes=(6, 10, 16),
+    sparsity=(0.1, 0.9),
     embedded=False,
-    n_samples=600,
+    n_samples=1200,
     max_length=20,
-    max_epochs=15,
-    lr=1e-2,
+    max_epochs=30,
+    lr=2e-2,
+    early_stopping=True,
     random_state=0,
     device="cpu",
     n_jobs=None,
@@ -679,7 +680,8 @@ def reber_population(
     the whole population, two thirds for training and one third for
     testing). Networks differ in their prior (cycled through ``priors``),
     its parameters (a random rewiring probability where the prior has one),
-    their sparsity (uniform in the ``sparsity`` range) and their seed.
+    their width (drawn from ``hidden_sizes``), their sparsity (uniform in
+    the ``sparsity`` range) and their seed.
 
     Parameters
     ----------
@@ -689,16 +691,19 @@ def reber_population(
         Prior names of :data:`sksparse.graphs.PRIORS`, or ``"uniform"``.
     n_networks : int, default=20
         Networks per cell type.
-    hidden_size : int, default=8
-    sparsity : (float, float), default=(0.2, 0.8)
+    hidden_sizes : int or list of int, default=(6, 10, 16)
+        Widths the networks' hidden layers are drawn from.
+    sparsity : (float, float), default=(0.1, 0.9)
         Range the networks' sparsities are drawn from.
     embedded : bool, default=False
         Use the embedded Reber grammar (long-range memory).
-    n_samples : int, default=600
+    n_samples : int, default=1200
         Strings generated (train and test together).
     max_length : int, default=20
         Longest string.
-    max_epochs, lr, device : as for :class:`~sksparse.GraphPriorRNNClassifier`
+    max_epochs, lr, early_stopping, device
+        As for :class:`~sksparse.GraphPriorRNNClassifier`; early stopping
+        holds out a tenth of the training strings.
     random_state : int, default=0
         Seeds the data and the population.
     n_jobs : int, default=None
@@ -708,9 +713,9 @@ def reber_population(
     Yields
     ------
     row : dict
-        ``cell``, ``prior``, ``prior_params``, ``target_sparsity``,
-        ``sparsity``, ``seed``, ``accuracy`` (test), ``fit_seconds``,
-        ``n_nodes``, ``n_edges``.
+        ``cell``, ``prior``, ``prior_params``, ``hidden_size``,
+        ``target_sparsity``, ``sparsity``, ``seed``, ``accuracy`` (test),
+        ``fit_seconds``, ``n_nodes``, ``n_edges``.
     graph : networkx.DiGraph
         The trained network's structure (:func:`sksparse.graphs.network_to_graph`).
     """
@@ -723,6 +728,9 @@ def reber_population(
         raise ValueError(f"sparsity must be a range within [0, 1), got {sparsity!r}.")
     if n_networks < 1:
         raise ValueError(f"n_networks must be >= 1, got {n_networks!r}.")
+    widths = [hidden_sizes] if isinstance(hidden_sizes, int) else list(hidden_sizes)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"hidden_sizes must be ints >= 1, got {hidden_sizes!r}.")
     rng = np.random.default_rng(random_state)
     strings, y = make_reber_classification(
         n_samples,
@@ -739,16 +747,18 @@ def reber_population(
             for i in range(n_networks):
                 prior = priors[i % len(priors)]
                 prior_params = _prior_params(prior, rng)
+                width = int(widths[int(rng.integers(len(widths)))])
                 target = round(float(rng.uniform(low, high)), 3)
                 seed = int(rng.integers(2**31 - 1))
                 params = dict(
                     cell=cell,
-                    hidden_size=hidden_size,
+                    hidden_size=width,
                     prior=None if prior == "uniform" else prior,
                     prior_params=prior_params or None,
                     sparsity=target,
                     max_epochs=max_epochs,
                     lr=lr,
+                    early_stopping=early_stopping,
                     random_state=seed,
                     device=device,
                     verbose=verbose,
@@ -757,6 +767,7 @@ def reber_population(
                     "cell": cell,
                     "prior": prior,
                     "prior_params": json.dumps(prior_params, sort_keys=True),
+                    "hidden_size": width,
                     "target_sparsity": target,
                     "seed": seed,
                 }
@@ -816,8 +827,9 @@ def predict_from_structure(
     -------
     result : dict
         ``"predicted"``: out-of-fold predictions within each group (NaN where
-        a group was too small), and ``"metrics"``: one row per group and one
-        for ``"all"`` with ``n``, ``r2``, ``kendall_tau`` and ``spearman``.
+        a group was too small), and ``"metrics"``: one row per group with
+        ``n``, ``r2``, ``kendall_tau`` and ``spearman``, and, with several
+        groups, a row ``"all"`` for their predictions pooled.
 
     Raises
     ------
@@ -863,9 +875,9 @@ def predict_from_structure(
             continue
         predicted[index] = oof(index)
         rows.append(metrics(name, scores[index], predicted[index]))
-    if len(rows) != 1 or rows[0]["group"] != "all":
-        if len(scores) >= 4:
-            rows.append(metrics("all", scores, oof(np.arange(len(scores)))))
+    done = np.isfinite(predicted)
+    if len(rows) > 1:
+        rows.append(metrics("all", scores[done], predicted[done]))
     return {"predicted": predicted, "metrics": rows}
 
 

@@ -240,8 +240,9 @@ def test_prune_reads_npz_and_csv_files(name, digits_files, tmp_path, capsys):
 def test_rnn_structure_trains_a_population_and_predicts(tmp_path, capsys):
     pytest.importorskip("sksparse.estimators._structure")
     argv = ["rnn-structure", "--cells", "gru", "rnn", "--n-networks", "4"]
-    argv += ["--hidden-size", "4", "--n-samples", "60", "--max-length", "10"]
-    argv += ["--epochs", "1", "--cv", "2", "--out", str(tmp_path), "-q"]
+    argv += ["--hidden-sizes", "3", "4", "--n-samples", "60", "--max-length", "10"]
+    argv += ["--epochs", "1", "--no-early-stopping", "--cv", "2"]
+    argv += ["--out", str(tmp_path), "-q"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     rows = read_rows(tmp_path / "networks.json")
@@ -252,6 +253,7 @@ def test_rnn_structure_trains_a_population_and_predicts(tmp_path, capsys):
         "barabasi_albert",
     }
     assert all(np.isfinite(row["predicted_accuracy"]) for row in rows)
+    assert {row["hidden_size"] for row in rows} <= {3, 4}
     metrics = read_rows(tmp_path / "prediction.json")
     assert [m["group"] for m in metrics] == ["gru", "rnn", "all"]
     assert "predicted from structure alone" in out
