@@ -615,31 +615,26 @@ def _report(args):
         "bytes_compressed",
         "removed_neurons",
         "measured_speedup",
-        "error",
     ]
-    print(
-        format_table(
-            [
-                {"measure": k, "value": compression[k]}
-                for k in keys
-                if compression.get(k) is not None
-            ]
-        )
-    )
+    rows = [
+        {"measure": k, "value": compression[k]}
+        for k in keys
+        if compression.get(k) is not None
+    ]
+    print(format_table(rows, floatfmt=".4g"))
+    if "error" in compression:
+        print(f"no compact inference form: {compression['error']}")
     if "test_accuracy" in report:
         print(f"\ntest accuracy: {report['test_accuracy']:.4f}")
     print()
     print("structure (sksparse.graphs.structural_features):")
     structure = report["structure"]
-    print(
-        format_table(
-            [
-                {"feature": k, "value": structure[k]}
-                for k in _STRUCTURE_SUMMARY
-                if k in structure
-            ]
-        )
-    )
+    rows = [
+        {"feature": k, "value": structure[k]}
+        for k in _STRUCTURE_SUMMARY
+        if k in structure
+    ]
+    print(format_table(rows, floatfmt=".4g"))
     print()
     for path in written:
         print(f"wrote {path}")
