@@ -506,6 +506,12 @@ def _search(args):
     except (_Interrupted, KeyboardInterrupt):
         writer.flush()
         interrupted = True
+    except ValueError as exc:
+        if "checkpoint" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc} ('sksparse search --restart' starts afresh.)"
+        ) from None
     finally:
         bar.close()
     written = [writer.json_path, writer.csv_path]

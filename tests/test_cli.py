@@ -280,6 +280,9 @@ def test_search_writes_generations_and_resumes(tmp_path, capsys):
     # The predictor screened the second generation: one trained, one predicted.
     assert sorted(row["trained"] for row in rows[3:]) == [False, True]
     assert "best:" in capsys.readouterr().out
+    # Other settings do not resume a checkpoint they did not write.
+    assert main([*argv, "--generations", "2", "--population-size", "4"]) == 2
+    assert "--restart" in capsys.readouterr().err
 
 
 # -- the background runs, awaited last ------------------------------------------
