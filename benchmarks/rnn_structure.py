@@ -3,38 +3,48 @@
 Reproduces the last row of Stier, Darji & Granitzer (2021)'s table: train a
 population of recurrent networks (vanilla RNN, GRU, LSTM) whose hidden
 structure is drawn from random-graph priors of several families, parameters,
-sparsities and widths, record each one's test accuracy and its graph, then
-cross-validate :class:`sksparse.StructuralRegressor` (graph -> accuracy) per
+sparsities and widths, record each one's test performance and its graph, then
+cross-validate :class:`sksparse.StructuralRegressor` (graph -> performance) per
 cell type with five regressors, scoring R², Kendall τ and Spearman ρ on
 held-out networks. The paper reports R² up to 0.81.
 
-The task is embedded Reber classification: grammatical strings against
-ungrammatical ones (half with a mismatched second and second-to-last symbol,
-the long-range dependency; half with a local edit). Every network is a
-:class:`sksparse.GraphPriorRNNClassifier` trained with early stopping.
+The same 100 structures per cell type learn two tasks on the embedded Reber
+grammar:
 
-Each trained network is appended to ``rnn_structure_networks.jsonl`` (its
-configuration, accuracy, cost and graph as an edge list) the moment it is
+- ``classification``: grammatical strings against ungrammatical ones (half
+  with a mismatched second and second-to-last symbol, the long-range
+  dependency; half with a local edit), by :class:`sksparse.GraphPriorRNNClassifier`
+  with early stopping; performance is test accuracy.
+- ``next-symbol``: the classic task of Hochreiter & Schmidhuber (1997): after
+  each symbol, predict the set of legal next symbols; performance is the
+  fraction of test steps predicted right. The same masked layers and priors,
+  trained by a plain torch loop (the classifier reads one output per string).
+
+Each trained network is appended to ``rnn_structure.networks.jsonl.gz`` (its
+configuration, performance, cost and graph as an edge list) the moment it is
 done, so an interrupted run resumes and a re-run trains only what is missing.
 
 It also times the masked recurrent layers' forward + backward pass against a
-dense ``torch.nn.LSTM``/``GRU`` of the same size and a Python-loop masked cell
-(``--timing-only`` for just that).
+dense ``torch.nn.LSTM`` of the same size and a Python-loop masked cell
+(``--timing-only`` for just that), and GraphFeatures on 1000 graphs.
 
 Writes ``benchmarks/results/rnn_structure.json`` (everything),
 ``rnn_structure.md`` (the README table) and ``rnn_structure.png``
-(cross-validated predicted against true accuracy, per cell type).
+(cross-validated predicted against true performance, per task and cell type).
 
 Usage (``make bench-rnn`` runs the defaults)::
 
     python benchmarks/rnn_structure.py [--n-networks 100] [--cells rnn gru lstm]
-        [--max-epochs 40] [--n-train 800] [--timing-only]
+        [--tasks classification next-symbol] [--max-epochs 40] [--n-train 800]
+        [--ns-epochs 15] [--ns-train 400] [--no-train] [--timing-only]
 
-One core (``torch.set_num_threads(1)``): the defaults train 300 networks in
-about 25 minutes of CPU time (measured; see the JSON's ``population`` block).
+One core (``torch.set_num_threads(1)``): the defaults train 600 networks
+(300 structures, two tasks) in about 25 minutes of CPU time, measured and
+written to the JSON (``cpu_seconds_training_total``).
 """
 
 import argparse
+import gzip
 import json
 import sys
 import time
@@ -48,6 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
 
 CELLS = ("rnn", "gru", "lstm")
+TASKS = ("classification", "next-symbol")
 # (family, prior_params) pairs the population cycles through; None draws
 # uniform random masks, the no-structure baseline.
 PRIORS = (
@@ -63,7 +74,8 @@ PRIORS = (
 )
 HIDDEN_SIZES = (6, 10, 16, 24)
 SPARSITY_RANGE = (0.1, 0.95)
-NETWORKS_FILE = RESULTS / "rnn_structure_networks.jsonl"
+# JSON lines, gzipped (a gzip file may grow by appended members).
+NETWORKS_FILE = RESULTS / "rnn_structure.networks.jsonl.gz"
 
 
 def parse_args(argv=None):
@@ -76,6 +88,11 @@ def parse_args(argv=None):
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--patience", type=int, default=8)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument(
+        "--ns-train", type=int, default=400, help="next-symbol training strings"
+    )
+    parser.add_argument("--ns-epochs", type=int, default=15, help="next-symbol epochs")
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument(
         "--no-train",
@@ -101,9 +118,13 @@ def network_config(cell, index):
     }
 
 
-def network_key(config, args):
-    task = (args.n_train, args.n_test, args.max_length, args.max_epochs, args.patience)
-    return json.dumps([config, task], sort_keys=True)
+def network_key(config, task, args):
+    if task == "classification":
+        params = [args.n_train, args.n_test, args.max_length]
+        params += [args.max_epochs, args.patience]
+    else:
+        params = [task, args.ns_train, args.n_test, args.max_length, args.ns_epochs]
+    return json.dumps([config, params], sort_keys=True)
 
 
 def reber_data(args):
@@ -117,6 +138,93 @@ def reber_data(args):
     )
     n = args.n_train
     return strings[:n], y[:n], strings[n:], y[n:]
+
+
+def next_symbol_data(args):
+    from sksparse.datasets import (
+        encode_sequences,
+        make_embedded_reber,
+        reber_next_symbols,
+    )
+
+    strings = make_embedded_reber(
+        args.ns_train + args.n_test, max_length=args.max_length, random_state=2021
+    )
+    X, lengths = encode_sequences(strings, one_hot=True)
+    targets = np.zeros_like(X)
+    for i, string in enumerate(strings):
+        targets[i, : len(string)] = reber_next_symbols(string, embedded=True)
+    X, targets, lengths = map(torch.as_tensor, (X, targets, lengths))
+    n = args.ns_train
+    return (X[:n], targets[:n], lengths[:n]), (X[n:], targets[n:], lengths[n:])
+
+
+def _steps(lengths, width):
+    return torch.arange(width)[None, :] < lengths[:, None]
+
+
+def train_next_symbol(config, data, args):
+    """Next-symbol prediction (Hochreiter & Schmidhuber 1997, experiment 1).
+
+    After each symbol the network predicts the set of legal next symbols (7
+    sigmoid outputs); a step is right when all 7 are. The structure is drawn as
+    GraphPriorRNNClassifier draws it; the loop is plain torch, as skorch's
+    classifier reads one output per sequence.
+    """
+    from sksparse.estimators._rnn import RecurrentSequenceNet, recurrent_prior_masks
+
+    (X, targets, lengths), (X_test, targets_test, lengths_test) = data
+    seed = config["random_state"]
+    ih, hh = recurrent_prior_masks(
+        7,
+        config["hidden_size"],
+        1,
+        1.0 - config["sparsity"],
+        prior=config["prior"],
+        prior_params=config["prior_params"] or None,
+        random_state=seed,
+    )
+    start = time.process_time()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = RecurrentSequenceNet(
+            config["cell"],
+            7,
+            config["hidden_size"],
+            7,
+            ih_masks=[torch.as_tensor(m) for m in ih],
+            hh_masks=[torch.as_tensor(m) for m in hh],
+        )
+        optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
+        steps = _steps(lengths, X.shape[1]).float()
+        for _ in range(args.ns_epochs):
+            order = torch.randperm(len(X))
+            for batch in order.split(32):
+                logits = net.head(net.rnn(X[batch])[0])
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                    logits, targets[batch], reduction="none"
+                ).mean(dim=-1)
+                loss = (loss * steps[batch]).sum() / steps[batch].sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    seconds = time.process_time() - start
+    with torch.no_grad():
+        right = (net.head(net.rnn(X_test)[0]) > 0) == (targets_test > 0.5)
+    right = right.all(dim=-1)
+    real = _steps(lengths_test, X_test.shape[1])
+    graph = net.to_graph()
+    return {
+        **config,
+        "task": "next-symbol",
+        "test_accuracy": float((right & real).sum() / real.sum()),
+        "string_accuracy": float((right | ~real).all(dim=1).float().mean()),
+        "sparsity_": float(net.rnn.sparsity),
+        "epochs": args.ns_epochs,
+        "cpu_seconds": round(seconds, 3),
+        "n_nodes": graph.number_of_nodes(),
+        "edges": [[int(u), int(v)] for u, v in graph.edges()],
+    }
 
 
 def train_one(config, data, args):
@@ -144,6 +252,7 @@ def train_one(config, data, args):
     nodes = sorted(graph)
     return {
         **config,
+        "task": "classification",
         "test_accuracy": float(clf.score(X_test, y_test)),
         "train_accuracy": float(clf.score(X_train, y_train)),
         "sparsity_": float(clf.sparsity_),
@@ -157,7 +266,9 @@ def train_one(config, data, args):
 def load_cache():
     cache = {}
     if NETWORKS_FILE.exists():
-        for line in NETWORKS_FILE.read_text().splitlines():
+        with gzip.open(NETWORKS_FILE, "rt") as f:
+            lines = f.read().splitlines()
+        for line in lines:
             if line.strip():
                 record = json.loads(line)
                 cache[record["key"]] = record
@@ -165,34 +276,44 @@ def load_cache():
 
 
 def train_population(args):
-    data = reber_data(args)
+    """Records per task and cell: the cached ones, and the missing ones trained."""
     cache = load_cache()
-    records = {cell: [] for cell in args.cells}
+    records = {task: {cell: [] for cell in args.cells} for task in args.tasks}
     todo = []
-    for cell in args.cells:
-        for index in range(args.n_networks):
-            config = network_config(cell, index)
-            key = network_key(config, args)
-            if key in cache:
-                records[cell].append(cache[key])
-            else:
-                todo.append((cell, config, key))
-    if todo and not args.no_train:
+    for task in args.tasks:
+        for cell in args.cells:
+            for index in range(args.n_networks):
+                config = network_config(cell, index)
+                key = network_key(config, task, args)
+                if key in cache:
+                    records[task][cell].append(cache[key])
+                else:
+                    todo.append((task, cell, config, key))
+    if args.no_train:
+        todo = []
+    if todo:
         print(f"training {len(todo)} networks ({len(cache)} cached)", flush=True)
+    data = {}
     NETWORKS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    for n, (cell, config, key) in enumerate(todo if not args.no_train else []):
-        record = {"key": key, **train_one(config, data, args)}
-        with NETWORKS_FILE.open("a") as f:
+    for n, (task, cell, config, key) in enumerate(todo):
+        if task not in data:
+            data[task] = (
+                reber_data(args) if task == "classification" else next_symbol_data(args)
+            )
+        train = train_one if task == "classification" else train_next_symbol
+        record = {"key": key, **train(config, data[task], args)}
+        with gzip.open(NETWORKS_FILE, "at") as f:
             f.write(json.dumps(record) + "\n")
-        records[cell].append(record)
+        records[task][cell].append(record)
         print(
-            f"[{n + 1}/{len(todo)}] {cell} #{config['index']} {config['prior']} "
-            f"h={config['hidden_size']} s={config['sparsity']:.2f}: "
+            f"[{n + 1}/{len(todo)}] {task} {cell} #{config['index']} "
+            f"{config['prior']} h={config['hidden_size']} s={config['sparsity']:.2f}: "
             f"acc {record['test_accuracy']:.3f}, {record['cpu_seconds']:.1f} s",
             flush=True,
         )
-    for cell in records:
-        records[cell].sort(key=lambda r: r["index"])
+    for by_cell in records.values():
+        for cell_records in by_cell.values():
+            cell_records.sort(key=lambda r: r["index"])
     return records
 
 
@@ -372,31 +493,36 @@ def time_recurrent_layers(repeats=20):
 
 
 # -- output ----------------------------------------------------------------------
-def plot(predictions_by_cell, truth_by_cell, results_by_cell, path):
+def plot(predictions, truth, cv, path):
+    """Cross-validated predicted against true accuracy: a row per task."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = list(predictions_by_cell)
-    fig, axes = plt.subplots(1, len(cells), figsize=(4.2 * len(cells), 4.2))
-    axes = np.atleast_1d(axes)
-    for ax, cell in zip(axes, cells):
-        y = truth_by_cell[cell]
-        best = max(
-            (n for n in predictions_by_cell[cell]),
-            key=lambda n: results_by_cell[cell][n]["r2"]["mean"],
-        )
-        pred = predictions_by_cell[cell][best]
-        ax.scatter(y, pred, s=14, alpha=0.7)
-        low, high = min(y.min(), pred.min()), max(y.max(), pred.max())
-        ax.plot([low, high], [low, high], "k--", lw=1)
-        r2 = results_by_cell[cell][best]["r2"]["mean"]
-        ax.set_title(f"{cell.upper()}: {best}, CV R² = {r2:.2f}")
-        ax.set_xlabel("true test accuracy")
-        ax.set_ylabel("predicted from the graph alone")
+    tasks = list(predictions)
+    cells = list(next(iter(predictions.values())))
+    fig, axes = plt.subplots(
+        len(tasks),
+        len(cells),
+        figsize=(4.2 * len(cells), 4.0 * len(tasks)),
+        squeeze=False,
+    )
+    for row, task in zip(axes, tasks):
+        for ax, cell in zip(row, cells):
+            y = truth[task][cell]
+            results = cv[task][cell]
+            best = max(predictions[task][cell], key=lambda n: results[n]["r2"]["mean"])
+            pred = predictions[task][cell][best]
+            ax.scatter(y, pred, s=14, alpha=0.7)
+            low, high = min(y.min(), pred.min()), max(y.max(), pred.max())
+            ax.plot([low, high], [low, high], "k--", lw=1)
+            r2 = results[best]["r2"]["mean"]
+            ax.set_title(f"{task}, {cell.upper()}: {best}\nCV R² = {r2:.2f}")
+            ax.set_xlabel("true test accuracy")
+            ax.set_ylabel("predicted from the graph alone")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -414,40 +540,73 @@ def main(argv=None):
         write_json("rnn_structure.json", {**previous, **payload})
         return
     records = train_population(args)
-    payload["task"] = {
-        "data": "embedded Reber classification (make_reber_classification, "
-        "embedded=True, random_state=2021), half of the negatives with a "
-        "mismatched second/second-to-last symbol",
-        "n_train": args.n_train,
-        "n_test": args.n_test,
-        "max_length": args.max_length,
-        "training": f"Adam lr=0.02, batch 64, max {args.max_epochs} epochs, early "
-        f"stopping on 10 % held out (patience {args.patience})",
+    payload["tasks"] = {
+        "classification": {
+            "data": "embedded Reber strings, grammatical or not "
+            "(make_reber_classification(embedded=True, random_state=2021)); half "
+            "of the negatives close with the wrong one of T/P (the long-range "
+            "dependency), half carry a local edit",
+            "performance": "test accuracy of GraphPriorRNNClassifier",
+            "n_train": args.n_train,
+            "n_test": args.n_test,
+            "max_length": args.max_length,
+            "training": f"Adam lr=0.02, batch 64, at most {args.max_epochs} epochs, "
+            f"early stopping on 10 % held out (patience {args.patience})",
+        },
+        "next-symbol": {
+            "data": "embedded Reber strings (make_embedded_reber, random_state="
+            "2021); targets: the legal next symbols after each prefix "
+            "(reber_next_symbols(embedded=True))",
+            "performance": "fraction of test steps whose 7 next-symbol outputs "
+            "are all right (string_accuracy: all steps of a string)",
+            "n_train": args.ns_train,
+            "n_test": args.n_test,
+            "max_length": args.max_length,
+            "training": f"Adam lr=0.02, batch 32, {args.ns_epochs} epochs",
+        },
+    }
+    payload["structures"] = {
         "priors": [[p, params] for p, params in PRIORS],
         "hidden_sizes": HIDDEN_SIZES,
         "sparsity_range": SPARSITY_RANGE,
+        "note": "network i of a cell type has the same structure in both tasks",
     }
     payload["population"], payload["cv"], payload["features"] = {}, {}, {}
     predictions, truth = {}, {}
-    for cell, cell_records in records.items():
-        if len(cell_records) < 2 * args.folds:
-            continue
-        accuracy = np.array([r["test_accuracy"] for r in cell_records])
-        seconds = np.array([r["cpu_seconds"] for r in cell_records])
-        payload["population"][cell] = {
-            "n_networks": len(cell_records),
-            "test_accuracy_mean": float(accuracy.mean()),
-            "test_accuracy_min": float(accuracy.min()),
-            "test_accuracy_max": float(accuracy.max()),
-            "test_accuracy_std": float(accuracy.std()),
-            "cpu_seconds_total": float(seconds.sum()),
-            "cpu_seconds_per_network": float(seconds.mean()),
-        }
-        results, preds, y, info = cross_validate_structure(cell_records, args.folds)
-        payload["cv"][cell] = results
-        payload["features"][cell] = info
-        predictions[cell], truth[cell] = preds, y
-    graphs = [to_graph(r) for cell_records in records.values() for r in cell_records]
+    for task, by_cell in records.items():
+        for cell, cell_records in by_cell.items():
+            if len(cell_records) < 2 * args.folds:
+                continue
+            accuracy = np.array([r["test_accuracy"] for r in cell_records])
+            seconds = np.array([r["cpu_seconds"] for r in cell_records])
+            payload["population"].setdefault(task, {})[cell] = {
+                "n_networks": len(cell_records),
+                "test_accuracy_mean": float(accuracy.mean()),
+                "test_accuracy_min": float(accuracy.min()),
+                "test_accuracy_max": float(accuracy.max()),
+                "test_accuracy_std": float(accuracy.std()),
+                "cpu_seconds_total": float(seconds.sum()),
+                "cpu_seconds_per_network": float(seconds.mean()),
+            }
+            results, preds, y, info = cross_validate_structure(cell_records, args.folds)
+            payload["cv"].setdefault(task, {})[cell] = results
+            payload["features"].setdefault(task, {})[cell] = info
+            predictions.setdefault(task, {})[cell] = preds
+            truth.setdefault(task, {})[cell] = y
+    payload["cpu_seconds_training_total"] = float(
+        sum(
+            r["cpu_seconds"]
+            for by_cell in records.values()
+            for cell_records in by_cell.values()
+            for r in cell_records
+        )
+    )
+    graphs = [
+        to_graph(r)
+        for by_cell in records.values()
+        for cell_records in by_cell.values()
+        for r in cell_records
+    ]
     if graphs:
         payload["featurisation"] = time_featurisation(graphs)
     write_json("rnn_structure.json", payload)
@@ -460,19 +619,29 @@ def main(argv=None):
 
 def write_markdown(payload, folds):
     rows = []
-    for cell, results in payload["cv"].items():
-        for name, scores in results.items():
-            rows.append(
-                [
-                    cell.upper(),
-                    name.replace("_", " "),
-                    f"{scores['r2']['mean']:.2f} ± {scores['r2']['std']:.2f}",
-                    f"{scores['kendall_tau']['mean']:.2f}",
-                    f"{scores['spearman']['mean']:.2f}",
-                ]
-            )
+    for task, by_cell in payload["cv"].items():
+        for cell, results in by_cell.items():
+            for name, scores in results.items():
+                rows.append(
+                    [
+                        task,
+                        cell.upper(),
+                        name.replace("_", " "),
+                        f"{scores['r2']['mean']:.2f} ± {scores['r2']['std']:.2f}",
+                        f"{scores['kendall_tau']['mean']:.2f}",
+                        f"{scores['spearman']['mean']:.2f}",
+                    ]
+                )
     table = markdown_table(
-        ["cell", "regressor", f"R² ({folds}-fold CV)", "Kendall τ", "Spearman ρ"], rows
+        [
+            "task",
+            "cell",
+            "regressor",
+            f"R² ({folds}-fold CV)",
+            "Kendall τ",
+            "Spearman ρ",
+        ],
+        rows,
     )
     timing = markdown_table(
         ["hidden", "dense nn.LSTM", "MaskedLSTM (fused)", "masked Python loop"],
