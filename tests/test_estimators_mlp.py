@@ -180,9 +180,9 @@ def test_bad_parameters_are_named_in_the_error(params, error, match, digits):
     if params.get("device", "").startswith("cuda") and torch.cuda.is_available():
         pytest.skip("CUDA is available here")
     with pytest.raises(error, match=match):
-        SparseMLPClassifier(**{"hidden_layer_sizes": (8,), "max_epochs": 1, **params}).fit(
-            X[:50], y[:50]
-        )
+        SparseMLPClassifier(
+            **{"hidden_layer_sizes": (8,), "max_epochs": 1, **params}
+        ).fit(X[:50], y[:50])
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

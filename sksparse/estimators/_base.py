@@ -242,8 +242,10 @@ def predict_module(module, X, *, device="cpu", batch_size=4096):
     kept for speed.
     """
     dtype = torch.float64 if torch.device(device).type == "cpu" else torch.float32
-    state = {k: v.to(dtype) if v.is_floating_point() else v
-             for k, v in module.state_dict(keep_vars=False).items()}
+    state = {
+        k: v.to(dtype) if v.is_floating_point() else v
+        for k, v in module.state_dict(keep_vars=False).items()
+    }
     was_training = module.training
     module.eval()
     outputs = []
