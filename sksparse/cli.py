@@ -12,6 +12,7 @@ import contextlib
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -30,10 +31,24 @@ class _Interrupted(BaseException):
     """
 
 
+# Set by the SIGINT handler as well as raising: a signal that lands inside a
+# finaliser (``__del__``) has its exception swallowed by Python, so the loops
+# also check this flag after every finished row.
+_CTRL_C = threading.Event()
+
+
+def _check_ctrl_c():
+    if _CTRL_C.is_set():
+        raise _Interrupted
+
+
 @contextlib.contextmanager
 def _stop_on_ctrl_c():
     def stop(signum, frame):
+        _CTRL_C.set()
         raise _Interrupted
+
+    _CTRL_C.clear()
 
     try:
         previous = signal.signal(signal.SIGINT, stop)
@@ -201,6 +216,7 @@ def _run_rows(args, rows, writer, bar, describe):
             writer.add(row)
             bar.update(1)
             bar.write(describe(row), file=sys.stdout)
+            _check_ctrl_c()
     except (_Interrupted, KeyboardInterrupt):
         writer.flush()  # in case Ctrl-C came while the files were written
         return True
@@ -503,6 +519,7 @@ def _search(args):
                 f"best so far {max(scores, default=float('nan')):.3f}",
                 file=sys.stdout,
             )
+            _check_ctrl_c()
     except (_Interrupted, KeyboardInterrupt):
         writer.flush()
         interrupted = True
