@@ -6,7 +6,7 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("package", ["sksparse.nn", "sksparse.graphs"])
+@pytest.mark.parametrize("package", ["sksparse.nn", "sksparse.graphs", "sksparse.utils"])
 def test_low_layers_do_not_import_sklearn_or_skorch(package):
     code = (
         f"import sys, {package}; "

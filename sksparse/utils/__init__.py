@@ -1,0 +1,10 @@
+"""Helpers the other sub-packages share.
+
+This floor sits below ``sksparse.nn`` and ``sksparse.graphs``: it imports
+numpy only at import time (torch lazily, inside the functions that need it)
+and never scikit-learn or skorch, so every floor may use it.
+"""
+
+from sksparse.utils._models import find_module, find_net, net_optimizers
+
+__all__ = ["find_module", "find_net", "net_optimizers"]
