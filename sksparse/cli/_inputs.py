@@ -1,0 +1,109 @@
+"""Reading the user's inputs: data sets (scaled if asked) and model files."""
+
+import csv
+import zipfile
+from pathlib import Path
+
+from sksparse.cli._run import CommandError, say
+
+__all__ = ["check_trust", "load_data", "read_model", "resolve_scale"]
+
+# What reading a data file can raise besides ValueError and OSError (gzip's
+# BadGzipFile is an OSError): numpy on an empty .npz (EOFError), a truncated
+# or corrupted one (zipfile's BadZipFile: bad CRC, no central directory), the
+# csv module on an oversized field (csv.Error), a header that claims an
+# absurd size (OverflowError, or MemoryError when the allocation is tried).
+_DATA_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    csv.Error,
+    OverflowError,
+    MemoryError,
+)
+
+
+def resolve_scale(args):
+    """``--scale``'s value: on for ``.csv`` data unless ``--no-scale``."""
+    if args.scale is None:
+        args.scale = args.data is not None and Path(args.data).suffix == ".csv"
+    return args.scale
+
+
+def load_data(args):
+    """``--data`` split for training and testing, standardised if ``--scale``.
+
+    The scaler is fitted on the training samples alone: test samples never
+    inform it, and ``sksparse report`` on the same file and ``--seed`` scales
+    the test samples exactly as ``prune`` did when it trained the model.
+
+    Raises
+    ------
+    CommandError
+        If the data cannot be read; the message names the data and what was
+        wrong, on one line.
+    """
+    import numpy as np
+
+    from sksparse.experiments import load_dataset
+
+    try:
+        X, y, X_test, y_test = load_dataset(
+            args.data, n_samples=args.n_samples, root=args.root, random_state=args.seed
+        )
+    except _DATA_ERRORS as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CommandError(
+            f"cannot read --data {args.data}: {type(exc).__name__}"
+            + (f": {reason}" if reason else "")
+        ) from None
+    if resolve_scale(args):
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(X)
+        X = scaler.transform(X).astype(np.float32)
+        X_test = scaler.transform(X_test).astype(np.float32)
+    say(
+        args,
+        f"data: {args.data} ({len(X)} train / {len(X_test)} test samples, "
+        f"{X.shape[1]} features{', standardised' if args.scale else ''})",
+    )
+    return X, y, X_test, y_test
+
+
+def check_trust(args):
+    """Refuse to go on, before any work, if reading ``args.model`` needs consent.
+
+    Every model file sksparse writes today (``prune --save-models``, the
+    search's ``best_model.joblib``) is a joblib pickle, and unpickling runs
+    whatever code the file holds; so reading one needs ``--trust-pickle``.
+    A pickle-free model format, once there is one, is to be recognised here
+    before this check and read without the flag.
+
+    Raises
+    ------
+    CommandError
+        Without ``--trust-pickle``.
+    """
+    if not args.trust_pickle:
+        raise CommandError(
+            f"{args.model} is read with pickle (joblib.load), which runs any code "
+            "the file holds; pass --trust-pickle if you made or trust this file"
+        )
+
+
+def read_model(args):
+    """The model in ``args.model`` (see :func:`check_trust`).
+
+    Raises
+    ------
+    CommandError
+        Without ``--trust-pickle``.
+    ValueError
+        If the file is not a model saved with ``joblib.dump``.
+    """
+    check_trust(args)
+    from sksparse.experiments import load_model
+
+    return load_model(args.model)

@@ -1,0 +1,101 @@
+"""``sksparse prune``: fit, prune, re-train; accuracy against compression."""
+
+from pathlib import Path
+
+from sksparse.cli._args import (
+    add_common_options,
+    add_data_options,
+    add_mlp_options,
+    amount,
+    int_at_least,
+)
+from sksparse.cli._inputs import resolve_scale
+from sksparse.cli._run import use_agg
+from sksparse.cli._sweep import sweep
+
+__all__ = ["check", "register", "run"]
+
+
+def register(subparsers):
+    """Add ``prune`` to the ``sksparse`` parser's subcommands."""
+    from sksparse.experiments import PRUNING_METHODS, sweep_methods
+
+    methods = sweep_methods()
+    others = [m for kind in ("prior", "sparse-training") for m in methods[kind]]
+    parser = subparsers.add_parser(
+        "prune",
+        help="fit, prune and re-train at several amounts; accuracy vs compression",
+        description="Fit a dense MLP, prune it with each method to each amount "
+        "(cumulative sparsity against the dense size), re-train, and compare "
+        "test accuracy against compression with the dense network. Priors "
+        "and sparse-training methods can be compared in the same run.",
+    )
+    add_data_options(parser)
+    parser.add_argument(
+        "--method",
+        nargs="+",
+        default=["class-blinded"],
+        choices=[*PRUNING_METHODS, *others],
+        metavar="METHOD",
+        help=f"pruning methods: {', '.join(PRUNING_METHODS)}; or, to compare, "
+        f"priors and sparse training: {', '.join(others)} "
+        "(default: class-blinded)",
+    )
+    parser.add_argument(
+        "--amount",
+        type=amount,
+        nargs="+",
+        default=[0.8],
+        help="target sparsities, fractions of the weights removed (default: 0.8)",
+    )
+    parser.add_argument(
+        "--retrain-epochs",
+        type=int_at_least(0),
+        default=5,
+        help="epochs of re-training after pruning (default: 5)",
+    )
+    parser.add_argument(
+        "--schedule",
+        choices=["one-shot", "iterative", "gradual"],
+        default=None,
+        help="pruning schedule (default: one-shot)",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the dense network's row"
+    )
+    parser.add_argument(
+        "--save-models",
+        action="store_true",
+        help="save every fitted model to OUT/models/METHOD-AMOUNT.joblib (a "
+        "pickle: 'sksparse report' and 'graph' read it with --trust-pickle; "
+        "with --scale it expects standardised features)",
+    )
+    add_mlp_options(parser, hidden=(300, 100), epochs=10, lr=5e-3)
+    parser.set_defaults(func=run, check=check)
+    add_common_options(parser, "prune")
+    return parser
+
+
+def check(args):
+    """Settle ``--scale`` before anything runs, so the results record it."""
+    resolve_scale(args)
+
+
+def run(args):
+    """Run the pruning comparison; return the exit status."""
+    use_agg()
+    methods = list(dict.fromkeys(args.method))
+    if not args.no_baseline:
+        methods.insert(0, "dense")
+    title = (
+        f"{', '.join(args.method)} on {Path(str(args.data)).name}, "
+        f"{args.epochs} + {args.retrain_epochs} re-training epochs"
+    )
+    return sweep(
+        args,
+        methods=methods,
+        sparsities=args.amount,
+        name="pruning",
+        title=title,
+        save_models=args.save_models,
+    )
