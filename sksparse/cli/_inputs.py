@@ -27,7 +27,7 @@ _DATA_ERRORS = (
 def resolve_scale(args):
     """``--scale``'s value: on for ``.csv`` data unless ``--no-scale``."""
     if args.scale is None:
-        args.scale = args.data is not None and Path(args.data).suffix == ".csv"
+        args.scale = args.data is not None and Path(args.data).suffix.lower() == ".csv"
     return args.scale
 
 
@@ -54,8 +54,11 @@ def load_data(args):
         )
     except _DATA_ERRORS as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if isinstance(exc, MemoryError) and not reason:
+            reason = "the file claims more data than fits in memory"
+        kind = "csv.Error" if isinstance(exc, csv.Error) else type(exc).__name__
         raise CommandError(
-            f"cannot read --data {args.data}: {type(exc).__name__}"
+            f"cannot read --data {args.data}: {kind}"
             + (f": {reason}" if reason else "")
         ) from None
     if resolve_scale(args):

@@ -224,10 +224,14 @@ def silence_stdout():
     again and prints a traceback.
     """
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # no real file behind sys.stdout
-        pass
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real file behind it
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
 
 
 def execute(args):
