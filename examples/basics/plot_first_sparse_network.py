@@ -65,5 +65,5 @@ axes = plot_masks(clf)
 #
 # .. code-block:: bash
 #
-#     sksparse report model.joblib
-#     sksparse graph model.joblib -o model.graphml
+#     sksparse report model.joblib --trust-pickle
+#     sksparse graph model.joblib --trust-pickle -o model.graphml
