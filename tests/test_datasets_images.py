@@ -107,13 +107,40 @@ def test_n_samples_takes_first_train_and_proportional_test(tmp_path, idx_arrays,
     assert_matches(load_mnist(tmp_path, n_samples=1000), idx_arrays)
 
 
-def test_fashion_mnist_falls_back_to_debian_folder(tmp_path, idx_arrays, monkeypatch):
+def test_fashion_mnist_without_root_reads_debian_folder(
+    tmp_path, idx_arrays, monkeypatch
+):
     debian = tmp_path / "usr-share-datasets-fashion-mnist"
     write_idx_set(debian, idx_arrays, gz=True)  # Debian ships them gzipped
     monkeypatch.setattr(_images, "DEBIAN_FASHION_MNIST_DIR", str(debian))
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert_matches(load_fashion_mnist(empty), idx_arrays)
+    monkeypatch.setenv("SKSPARSE_DATA", str(tmp_path / "empty-home"))
+    assert_matches(load_fashion_mnist(), idx_arrays)
+
+
+@pytest.mark.parametrize("incomplete", [False, True], ids=["empty", "incomplete"])
+def test_given_root_never_falls_back_to_debian_folder(
+    tmp_path, idx_arrays, monkeypatch, incomplete
+):
+    # Regression: a wrong or incomplete root silently read the system copy.
+    debian = tmp_path / "debian"
+    write_idx_set(debian, idx_arrays, gz=True)
+    monkeypatch.setattr(_images, "DEBIAN_FASHION_MNIST_DIR", str(debian))
+    root = tmp_path / "root"
+    root.mkdir()
+    if incomplete:
+        write_idx_set(root, idx_arrays, gz=False)
+        (root / IDX_NAMES["X_test"]).unlink()
+    with pytest.raises(FileNotFoundError) as excinfo:
+        load_fashion_mnist(root)
+    message = str(excinfo.value)
+    assert f"root={str(root)!r}" in message and "\n" not in message
+    lacks = message.split(f"{root} lacks ")[1].split(";")[0]
+    if incomplete:
+        assert lacks == "t10k-images-idx3-ubyte[.gz]"
+    else:
+        assert all(name in lacks for name in IDX_NAMES.values())
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        load_fashion_mnist(tmp_path / "typo")
 
 
 def test_root_given_wins_over_debian_folder(tmp_path, idx_arrays, monkeypatch):
@@ -135,7 +162,7 @@ def test_missing_fashion_mnist_error_says_where_and_how(tmp_path, no_debian):
     message = str(excinfo.value)
     assert "Fashion-MNIST" in message
     assert str(tmp_path / "nowhere") in message
-    assert str(tmp_path / "none") in message  # the Debian folder was looked at
+    assert str(tmp_path / "none") in message  # root=None would read it
     assert str(Path("nowhere") / "FashionMNIST" / "raw") in message
     for name in IDX_NAMES.values():
         assert name in message
@@ -332,8 +359,9 @@ def test_import_pulls_in_neither_sklearn_nor_torchvision():
     not Path(_images.DEBIAN_FASHION_MNIST_DIR).is_dir(),
     reason="Debian's dataset-fashion-mnist is not installed",
 )
-def test_real_fashion_mnist_from_debian_package(tmp_path):
-    X_train, y_train, X_test, y_test = load_fashion_mnist(tmp_path, n_samples=600)
+def test_real_fashion_mnist_from_debian_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKSPARSE_DATA", str(tmp_path))  # nothing there
+    X_train, y_train, X_test, y_test = load_fashion_mnist(n_samples=600)
     assert X_train.shape == (600, 784) and X_test.shape == (100, 784)
     assert set(np.unique(y_train)) == set(range(10))
     assert 0.0 <= X_train.min() and X_train.max() <= 1.0

@@ -14,15 +14,16 @@ from sksparse.datasets._images import (
 )
 from sksparse.datasets._reber import (
     SYMBOLS,
-    decode_sequences,
-    encode_sequences,
     is_embedded_reber,
     is_reber,
+    reber_next_symbols,
+)
+from sksparse.datasets._reber_generate import (
     make_embedded_reber,
     make_reber,
     make_reber_classification,
-    reber_next_symbols,
 )
+from sksparse.datasets._sequences import decode_sequences, encode_sequences
 
 __all__ = [
     "SYMBOLS",

@@ -6,18 +6,30 @@ torchvision) only when called with ``download=True``, so that nothing touches th
 network unless asked to.
 """
 
-import gzip
-import math
-import os
-import pickle
+import logging
 from pathlib import Path
 
 import numpy as np
 
+from sksparse.datasets._cifar import read_cifar_batches
+from sksparse.datasets._idx import read_idx
+from sksparse.datasets._validation import (
+    DataFileError,
+    _check_labels,
+    _check_n_samples,
+    _check_pixels,
+    _data_home,
+    _n_test_for,
+    _scale_images,
+)
+
 __all__ = ["load_cifar10", "load_digits", "load_fashion_mnist", "load_mnist"]
 
+logger = logging.getLogger(__name__)
+
 # Where Debian's ``dataset-fashion-mnist`` package installs the four gzipped IDX
-# files (``apt-get install dataset-fashion-mnist``).
+# files (``apt-get install dataset-fashion-mnist``). Read only when no ``root``
+# is given: a root names the one folder to use.
 DEBIAN_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 _IDX_FILES = {
@@ -26,118 +38,39 @@ _IDX_FILES = {
     "X_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-
-# IDX type codes (http://yann.lecun.com/exdb/mnist/): all multi-byte values are
-# big-endian, hence the ">" in the dtypes.
-_IDX_DTYPES = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
+_IDX_IMAGE_SHAPE = (28, 28)
+_N_CLASSES = 10
 
 _CIFAR10_FOLDER = "cifar-10-batches-py"
 _CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR10_TEST_BATCH = "test_batch"
 
 
-def _data_home():
-    """Return the folder downloads go to when no ``root`` is given.
-
-    ``$SKSPARSE_DATA`` if set, else ``~/sksparse_data`` (scikit-learn's
-    ``get_data_home`` convention).
-    """
-    return Path(os.environ.get("SKSPARSE_DATA", "~/sksparse_data")).expanduser()
-
-
-def _check_n_samples(n_samples):
-    if n_samples is None:
-        return None
-    if (
-        isinstance(n_samples, bool)
-        or not isinstance(n_samples, int | np.integer)
-        or n_samples < 1
-    ):
-        raise ValueError(
-            f"n_samples must be None or an int >= 1, got {n_samples!r} instead."
-        )
-    return int(n_samples)
-
-
-def _n_test_for(n_samples, n_train, n_test):
-    """Number of test samples proportional to ``n_samples`` of ``n_train``."""
-    if n_samples is None or n_samples >= n_train:
-        return n_test
-    return min(n_test, max(1, round(n_samples * n_test / n_train)))
-
-
-def _read_idx(path, max_items=None, *, header_only=False):
-    """Read an IDX file (the MNIST format), gzipped or not, into a numpy array.
-
-    With ``max_items`` only the first entries along the first axis are read (for
-    a gzipped file, only what is needed is decompressed). With ``header_only``
-    the shape is returned instead of the data.
-    """
-    # IDX is parsed here rather than by torchvision's ``read_image_file``:
-    # torchvision's reader opens files with a plain ``open`` (no gzip) and its
-    # datasets expect their own ``<root>/<Name>/raw`` layout, whereas Debian
-    # ships the files gzipped in a flat folder. Reading them directly also keeps
-    # torchvision (seconds to import) out of the offline path.
-    path = Path(path)
-    with open(path, "rb") as raw:
-        gzipped = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
-    with opener(path, "rb") as f:
-        # Magic: two zero bytes, the type code, the number of dimensions; then
-        # one big-endian uint32 per dimension (2051 = ubyte images, 2049 = labels).
-        magic = f.read(4)
-        if len(magic) != 4 or magic[:2] != b"\x00\x00" or magic[2] not in _IDX_DTYPES:
-            raise ValueError(f"{path} is not an IDX file (magic bytes {magic!r}).")
-        dtype, ndim = _IDX_DTYPES[magic[2]], magic[3]
-        shape = [int(n) for n in np.frombuffer(f.read(4 * ndim), dtype=">u4")]
-        if len(shape) != ndim:
-            raise ValueError(f"{path} is truncated in its header.")
-        if header_only:
-            return tuple(shape)
-        if max_items is not None and ndim > 0:
-            shape[0] = min(shape[0], int(max_items))
-        count = math.prod(shape)
-        data = f.read(count * dtype.itemsize)
-    if len(data) != count * dtype.itemsize:
-        raise ValueError(
-            f"{path} is truncated: expected {count} values of shape {tuple(shape)}."
-        )
-    # ``astype`` copies: the result is writable and in native byte order.
-    return (
-        np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("=")).reshape(shape)
-    )
-
-
-def _find_file(folder, name):
-    for candidate in (folder / name, folder / f"{name}.gz"):
+def _find_file(folder, name, *, gz):
+    for candidate in (folder / name, folder / f"{name}.gz") if gz else [folder / name]:
         if candidate.is_file():
             return candidate
     return None
 
 
-def _find_idx_files(folders):
-    """First folder holding all four IDX files, as ``{key: path}``, or None."""
+def _find_files(folders, names, *, gz):
+    """The first folder holding all ``names`` as ``{name: path}``, and the gaps.
+
+    Returns ``(paths, gaps)``: ``paths`` is None when no folder is complete;
+    ``gaps`` says of each folder what it lacks, for the error message.
+    """
+    gaps = []
     for folder in folders:
-        paths = {key: _find_file(folder, name) for key, name in _IDX_FILES.items()}
-        if all(paths.values()):
-            return paths
-    return None
-
-
-def _candidate_folders(roots, torchvision_name):
-    """Each root as a flat folder, then in torchvision's ``<root>/<Name>/raw``."""
-    folders = []
-    for root in roots:
-        root = Path(root).expanduser()
-        folders += [root, root / torchvision_name / "raw"]
-    return folders
+        if not folder.is_dir():
+            gaps.append(f"{folder} is not a folder")
+            continue
+        paths = {name: _find_file(folder, name, gz=gz) for name in names}
+        missing = [name for name, path in paths.items() if path is None]
+        if not missing:
+            return paths, gaps
+        suffix = "[.gz]" if gz else ""
+        gaps.append(f"{folder} lacks {', '.join(n + suffix for n in missing)}")
+    return None, gaps
 
 
 def _download_with_torchvision(class_name, root, **kwargs):
@@ -158,65 +91,92 @@ def _download_with_torchvision(class_name, root, **kwargs):
     return None
 
 
-def _not_found(name, folders, expected, hint, error=None):
-    looked = "\n".join(f"  - {folder}" for folder in folders)
+def _not_found(name, root, gaps, expected, hint, error=None):
+    """One line: which root, what each folder lacks, how to fix it."""
+    where = f"root={str(root)!r}" if root is not None else "root=None"
     message = (
-        f"{name} was not found. Looked in:\n{looked}\n"
-        f"for the files: {', '.join(expected)}.\n{hint}"
+        f"{name} was not found ({where}): {'; '.join(gaps)}. The files are "
+        f"{', '.join(expected)}. {hint}"
     )
     if error is not None:
-        message += f"\nThe download failed with: {error!r}"
+        message += f" The download failed with: {error!r}"
     return FileNotFoundError(message)
 
 
-def _finish(X_train, y_train, X_test, y_test, *, scale, shape, flatten):
-    """Scale to float32 in [0, 1], reshape, and cast labels to int64."""
-    arrays = []
-    for X, y in ((X_train, y_train), (X_test, y_test)):
-        X = np.asarray(X, dtype=np.float32).reshape((len(X), *shape)) / scale
-        if flatten:
-            X = X.reshape(len(X), -1)
-        arrays += [X, np.asarray(y, dtype=np.int64)]
-    return tuple(arrays)
+def _locate(name, root, folders, names, *, gz, download, fetch, hint):
+    """Find the files in ``folders``, downloading through ``fetch`` if asked."""
+    paths, gaps = _find_files(folders, names, gz=gz)
+    error = None
+    if paths is None and download:
+        error = fetch()
+        paths, _ = _find_files(folders, names, gz=gz)
+    if paths is None:
+        suffix = "[.gz]" if gz else ""
+        expected = [file + suffix for file in names]
+        raise _not_found(name, root, gaps, expected, hint, error)
+    logger.info("%s: reading %s", name, next(iter(paths.values())).parent)
+    return paths
+
+
+def _read_idx_split(paths, n_samples):
+    """Train and test images and labels of four IDX files, checked together."""
+    y_train, n_train = read_idx(paths["y_train"], ndim=1, max_items=n_samples)
+    # The test labels are read whole (10,000 bytes for MNIST) to learn their
+    # count, which sets the proportional test size.
+    y_test, n_test = read_idx(paths["y_test"], ndim=1)
+    n_test_kept = _n_test_for(n_samples, n_train, n_test)
+    y_test = y_test[:n_test_kept]
+    split = {}
+    for key, y, n in (("train", y_train, n_train), ("test", y_test, n_test)):
+        path = paths[f"X_{key}"]
+        X, n_images = read_idx(path, ndim=3, max_items=len(y))
+        if n_images != n:
+            raise DataFileError(
+                path, f"holds {n_images} images but {paths[f'y_{key}']} {n} labels."
+            )
+        if X.shape[1:] != _IDX_IMAGE_SHAPE:
+            raise DataFileError(
+                path, f"images must be 28x28, got {X.shape[1]}x{X.shape[2]}."
+            )
+        split[f"X_{key}"] = _check_pixels(X, path)
+        split[f"y_{key}"] = _check_labels(y, _N_CLASSES, paths[f"y_{key}"])
+    return split
 
 
 def _load_idx_dataset(
-    name, torchvision_name, root, *, flatten, download, n_samples, fallbacks, hint
+    name, torchvision_name, root, *, flatten, download, n_samples, system_dir, hint
 ):
     n_samples = _check_n_samples(n_samples)
     home = Path(root).expanduser() if root is not None else _data_home()
-    folders = _candidate_folders([home, *fallbacks], torchvision_name)
-    paths = _find_idx_files(folders)
-    error = None
-    if paths is None and download:
-        error = _download_with_torchvision(torchvision_name, home, train=True)
-        if error is None:
-            error = _download_with_torchvision(torchvision_name, home, train=False)
-        paths = _find_idx_files(_candidate_folders([home], torchvision_name))
-    if paths is None:
-        expected = [f"{file}[.gz]" for file in _IDX_FILES.values()]
-        raise _not_found(name, folders, expected, hint, error)
+    # A root is that folder only (flat, or torchvision's ``<root>/<Name>/raw``):
+    # falling back to a system copy would train on other data than the user's.
+    folders = [home, home / torchvision_name / "raw"]
+    if root is None and system_dir is not None:
+        folders.append(Path(system_dir))
 
-    y_train = _read_idx(paths["y_train"], max_items=n_samples)
-    X_train = _read_idx(paths["X_train"], max_items=len(y_train))
-    n_test = None
-    if n_samples is not None:
-        # The headers give the full sizes without reading the data.
-        n_train_total = _read_idx(paths["y_train"], header_only=True)[0]
-        n_test_total = _read_idx(paths["y_test"], header_only=True)[0]
-        n_test = _n_test_for(n_samples, n_train_total, n_test_total)
-    y_test = _read_idx(paths["y_test"], max_items=n_test)
-    X_test = _read_idx(paths["X_test"], max_items=len(y_test))
-    if len(X_train) != len(y_train) or len(X_test) != len(y_test):
-        raise ValueError(f"{name}: images and labels differ in number in {paths}.")
-    return _finish(
-        X_train,
-        y_train,
-        X_test,
-        y_test,
-        scale=255.0,
-        shape=(1, *X_train.shape[1:]),
-        flatten=flatten,
+    def fetch():
+        error = _download_with_torchvision(torchvision_name, home, train=True)
+        return error or _download_with_torchvision(torchvision_name, home, train=False)
+
+    paths = _locate(
+        name,
+        root,
+        folders,
+        list(_IDX_FILES.values()),
+        gz=True,
+        download=download,
+        fetch=fetch,
+        hint=hint,
+    )
+    split = _read_idx_split(
+        {key: paths[file] for key, file in _IDX_FILES.items()}, n_samples
+    )
+    shape = (1, *_IDX_IMAGE_SHAPE)
+    return (
+        _scale_images(split["X_train"], shape, scale=255.0, flatten=flatten),
+        split["y_train"],
+        _scale_images(split["X_test"], shape, scale=255.0, flatten=flatten),
+        split["y_test"],
     )
 
 
@@ -246,7 +206,12 @@ _COMMON_PARAMS = """
     ------
     FileNotFoundError
         If the files are not found and ``download`` is False or the download
-        fails. The message lists the folders searched and the files expected.
+        fails. The message, one line, names ``root``, what each folder searched
+        lacks, and how to get the files.
+    ValueError
+        If a file is not what its format promises ({bad_file}). The error is
+        a ``DataFileError``, a ``ValueError`` whose one-line message starts
+        with the file's path.
 """
 
 
@@ -269,21 +234,28 @@ def _docstring(**kwargs):
     image_shape="n, 1, 28, 28",
     image_shape_n="1, 28, 28",
     torchvision_name="FashionMNIST",
+    bad_file=(
+        "a bad magic number or type code, a size other than the header claims, "
+        "a corrupt gzip stream, images and labels that differ in number, labels "
+        "outside 0..9, float pixels or pixels outside 0..255"
+    ),
 )
 def load_fashion_mnist(root=None, *, flatten=True, download=False, n_samples=None):
     """Load Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 28x28 images, 10 classes.
 
-    Looks for the IDX files, plain or gzipped, first in ``root`` (flat, or in
-    torchvision's layout ``root/FashionMNIST/raw``), then in
-    ``/usr/share/datasets/fashion-mnist`` where Debian's package
-    ``dataset-fashion-mnist`` installs them, and downloads only when
-    ``download=True``.
+    Reads the IDX files, plain or gzipped, from ``root`` (flat, or in
+    torchvision's layout ``root/FashionMNIST/raw``) and from there only. Without
+    a ``root`` it looks in ``$SKSPARSE_DATA`` (default ``~/sksparse_data``), then
+    in ``/usr/share/datasets/fashion-mnist`` where Debian's package
+    ``dataset-fashion-mnist`` installs them. It downloads only when
+    ``download=True``; the folder read is logged (``logging``, level INFO).
 
     Parameters
     ----------
     root : str or path-like, default=None
-        Folder holding the IDX files. None means ``$SKSPARSE_DATA`` (default
-        ``~/sksparse_data``).
+        Folder holding the IDX files; a folder without all four is an error,
+        never a reason to read another copy. None means ``$SKSPARSE_DATA``,
+        then the Debian package's folder.
     {common}
 
     See Also
@@ -310,11 +282,12 @@ def load_fashion_mnist(root=None, *, flatten=True, download=False, n_samples=Non
         flatten=flatten,
         download=download,
         n_samples=n_samples,
-        fallbacks=[DEBIAN_FASHION_MNIST_DIR],
+        system_dir=DEBIAN_FASHION_MNIST_DIR,
         hint=(
-            "Pass root=<folder with the files>, install them with "
-            "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
-            "or pass download=True on a machine with internet access."
+            "Pass root=<folder with the four files>, or root=None to read "
+            f"{DEBIAN_FASHION_MNIST_DIR} (`apt-get install dataset-fashion-mnist` "
+            "on Debian/Ubuntu), or download=True on a machine with internet "
+            "access."
         ),
     )
 
@@ -325,11 +298,16 @@ def load_fashion_mnist(root=None, *, flatten=True, download=False, n_samples=Non
     image_shape="n, 1, 28, 28",
     image_shape_n="1, 28, 28",
     torchvision_name="MNIST",
+    bad_file=(
+        "a bad magic number or type code, a size other than the header claims, "
+        "a corrupt gzip stream, images and labels that differ in number, labels "
+        "outside 0..9, float pixels or pixels outside 0..255"
+    ),
 )
 def load_mnist(root=None, *, flatten=True, download=False, n_samples=None):
     """Load MNIST (LeCun et al. 1998): 28x28 handwritten digits, 10 classes.
 
-    Looks for the IDX files, plain or gzipped, in ``root`` (flat, or in
+    Reads the IDX files, plain or gzipped, from ``root`` (flat, or in
     torchvision's layout ``root/MNIST/raw``), and downloads only when
     ``download=True``.
 
@@ -365,34 +343,12 @@ def load_mnist(root=None, *, flatten=True, download=False, n_samples=None):
         flatten=flatten,
         download=download,
         n_samples=n_samples,
-        fallbacks=[],
+        system_dir=None,
         hint=(
-            "Pass root=<folder with the files>, or pass download=True on a "
+            "Pass root=<folder with the four files>, or download=True on a "
             "machine with internet access."
         ),
     )
-
-
-def _read_cifar_batch(path):
-    # The batches are Python pickles (the format CIFAR-10 is distributed in);
-    # ``latin1`` decodes the Python 2 byte strings, as torchvision does.
-    with open(path, "rb") as f:
-        entry = pickle.load(f, encoding="latin1")
-    labels = entry["labels"] if "labels" in entry else entry["fine_labels"]
-    return np.asarray(entry["data"], dtype=np.uint8), np.asarray(labels)
-
-
-def _read_cifar_batches(paths, max_items):
-    X, y, n = [], [], 0
-    for path in paths:
-        if max_items is not None and n >= max_items:
-            break
-        X_batch, y_batch = _read_cifar_batch(path)
-        X.append(X_batch)
-        y.append(y_batch)
-        n += len(y_batch)
-    X, y = np.concatenate(X), np.concatenate(y)
-    return X[:max_items], y[:max_items]
 
 
 @_docstring(
@@ -401,6 +357,11 @@ def _read_cifar_batches(paths, max_items):
     image_shape="n, 3, 32, 32",
     image_shape_n="3, 32, 32",
     torchvision_name="CIFAR10",
+    bad_file=(
+        "not a batch, globals other than numpy arrays in the pickle, images "
+        "and labels that differ in number, labels outside 0..9, float pixels or "
+        "pixels outside 0..255"
+    ),
 )
 def load_cifar10(root=None, *, flatten=False, download=False, n_samples=None):
     """Load CIFAR-10 (Krizhevsky 2009): 32x32 colour images, 10 classes.
@@ -440,45 +401,31 @@ def load_cifar10(root=None, *, flatten=False, download=False, n_samples=None):
     """
     n_samples = _check_n_samples(n_samples)
     home = Path(root).expanduser() if root is not None else _data_home()
-    expected = [*_CIFAR10_TRAIN_BATCHES, _CIFAR10_TEST_BATCH]
-
-    def find():
-        for folder in (home / _CIFAR10_FOLDER, home):
-            if all((folder / name).is_file() for name in expected):
-                return folder
-        return None
-
-    folder, error = find(), None
-    if folder is None and download:
-        error = _download_with_torchvision("CIFAR10", home, train=True)
-        folder = find()
-    if folder is None:
-        raise _not_found(
-            "CIFAR-10",
-            [home / _CIFAR10_FOLDER, home],
-            expected,
-            "Pass root=<folder holding cifar-10-batches-py> (the python version, "
-            "cifar-10-python.tar.gz, extracted), or pass download=True on a "
-            "machine with internet access.",
-            error,
-        )
-
-    X_train, y_train = _read_cifar_batches(
-        [folder / name for name in _CIFAR10_TRAIN_BATCHES], n_samples
+    paths = _locate(
+        "CIFAR-10",
+        root,
+        [home / _CIFAR10_FOLDER, home],
+        [*_CIFAR10_TRAIN_BATCHES, _CIFAR10_TEST_BATCH],
+        gz=False,
+        download=download,
+        fetch=lambda: _download_with_torchvision("CIFAR10", home, train=True),
+        hint="Pass root=<folder holding cifar-10-batches-py> (the python version, "
+        "cifar-10-python.tar.gz, extracted), or download=True on a machine with "
+        "internet access.",
+    )
+    X_train, y_train = read_cifar_batches(
+        [paths[name] for name in _CIFAR10_TRAIN_BATCHES], n_samples
     )
     n_test = None
     if n_samples is not None:
         # CIFAR-10 has 50000 training and 10000 test images.
         n_test = _n_test_for(n_samples, 50_000, 10_000)
-    X_test, y_test = _read_cifar_batches([folder / _CIFAR10_TEST_BATCH], n_test)
-    return _finish(
-        X_train,
+    X_test, y_test = read_cifar_batches([paths[_CIFAR10_TEST_BATCH]], n_test)
+    return (
+        _scale_images(X_train, (3, 32, 32), scale=255.0, flatten=flatten),
         y_train,
-        X_test,
+        _scale_images(X_test, (3, 32, 32), scale=255.0, flatten=flatten),
         y_test,
-        scale=255.0,
-        shape=(3, 32, 32),
-        flatten=flatten,
     )
 
 
@@ -524,7 +471,7 @@ def load_digits(*, test_size=0.25, flatten=True, random_state=0, n_samples=None)
     ((1347, 64), (450, 64), dtype('float32'), dtype('int64'))
     """
     # scikit-learn is imported here so that ``import sksparse.datasets`` stays
-    # free of it (see STYLE.md, section 1).
+    # free of it: the data sets sit on a floor below the estimators.
     from sklearn.datasets import load_digits as sklearn_load_digits
     from sklearn.model_selection import train_test_split
 
@@ -537,6 +484,9 @@ def load_digits(*, test_size=0.25, flatten=True, random_state=0, n_samples=None)
         n_test = _n_test_for(n_samples, len(y_train), len(y_test))
         X_train, y_train = X_train[:n_samples], y_train[:n_samples]
         X_test, y_test = X_test[:n_test], y_test[:n_test]
-    return _finish(
-        X_train, y_train, X_test, y_test, scale=16.0, shape=(1, 8, 8), flatten=flatten
+    return (
+        _scale_images(X_train, (1, 8, 8), scale=16.0, flatten=flatten),
+        y_train.astype(np.int64),
+        _scale_images(X_test, (1, 8, 8), scale=16.0, flatten=flatten),
+        y_test.astype(np.int64),
     )
