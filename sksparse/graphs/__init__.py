@@ -1,7 +1,8 @@
 """Random-graph priors, graph-to-network mappings and structural analysis.
 
 Pure functions on graphs and arrays (networkx, numpy, scipy): nothing here
-imports scikit-learn, skorch or torch.
+imports scikit-learn or skorch, and torch is imported only by
+:func:`network_to_graph`, when it reads a model's data flow.
 """
 
 from sksparse.graphs._features import FEATURE_NAMES, structural_features
