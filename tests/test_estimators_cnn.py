@@ -71,7 +71,14 @@ def test_structure_reads_as_a_graph_of_channels_and_neurons(cnn_fit):
     graph = network_to_graph(cnn_fit)
     convs = cnn_fit.module_.masked_layers[:2]
     n_channel_edges = sum(int(c.channel_mask.sum()) for c in convs)
-    head_edges = sum(layer.n_nonzero for layer in cnn_fit.module_.head.masked_layers)
+    # The head's first layer reads the flattened channels: one edge per
+    # (neuron, channel) pair that any of the channel's positions feeds.
+    first, *rest = cnn_fit.module_.head.masked_layers
+    n_channels = convs[-1].out_channels
+    mask = (first.mask * (first.weight != 0)).reshape(
+        first.out_features, n_channels, -1
+    )
+    head_edges = int(mask.any(-1).sum()) + sum(layer.n_nonzero for layer in rest)
     assert graph.number_of_edges() == n_channel_edges + head_edges
 
 

@@ -86,7 +86,22 @@ def _feed_forward_network_graph():
     return network_to_graph(SparseMLP(6, (10,), 3, masks=masks))
 
 
+def _residual_network_graph():
+    class Residual(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(4, 6), torch.nn.Linear(6, 6)
+            self.c = torch.nn.Linear(6, 2)
+
+        def forward(self, x):
+            h = self.a(x).relu()
+            return self.c(h + self.b(h).relu())
+
+    return network_to_graph(Residual())
+
+
 GRAPHS = {
+    "residual_network": _residual_network_graph,
     "cyclic_digraph_with_selfloops": _cyclic_digraph,
     "recurrent_network": _recurrent_network_graph,
     "feed_forward_network": _feed_forward_network_graph,

@@ -9,8 +9,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from sksparse.graphs import PRIORS, _mapping, _priors, _validation, make_prior
-from sksparse.graphs._validation import check_random_state
+from sksparse.graphs import PRIORS, _mapping, _priors, make_prior
+from sksparse.utils import _validation, check_generator
 
 KINDS = sorted(PRIORS)
 RANDOM_KINDS = [kind for kind in KINDS if kind != "complete"]
@@ -194,13 +194,13 @@ def test_bad_random_state_raises_naming_it():
         make_prior("erdos_renyi", 10, random_state="seed")
 
 
-def test_check_random_state_accepts_the_usual_seeds():
-    assert isinstance(check_random_state(None), np.random.Generator)
-    legacy = check_random_state(np.random.RandomState(0)).integers(100, size=5)
-    again = check_random_state(np.random.RandomState(0)).integers(100, size=5)
+def test_check_generator_accepts_the_usual_seeds():
+    assert isinstance(check_generator(None), np.random.Generator)
+    legacy = check_generator(np.random.RandomState(0)).integers(100, size=5)
+    again = check_generator(np.random.RandomState(0)).integers(100, size=5)
     assert np.array_equal(legacy, again)
     with pytest.raises(ValueError, match="random_state"):
-        check_random_state(-1)
+        check_generator(-1)
 
 
 @pytest.mark.parametrize("module", [_priors, _mapping, _validation])

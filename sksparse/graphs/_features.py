@@ -16,6 +16,7 @@ seconds, not minutes.
 
 import networkx as nx
 import numpy as np
+import scipy.sparse as sp
 from scipy.sparse import csgraph
 
 __all__ = ["FEATURE_NAMES", "structural_features"]
@@ -78,10 +79,14 @@ def _triangle_features(undirected_adjacency):
     networkx ignores self-loops in both; so does this (the diagonal is
     cleared). Triangles through node ``v`` are ``(A^3)_vv / 2``.
     """
-    a = undirected_adjacency.copy()
-    np.fill_diagonal(a, 0.0)
-    degree = a.sum(axis=1)
-    triangles = np.einsum("ij,jk,ki->i", a, a, a) / 2.0
+    a = sp.csr_matrix(undirected_adjacency)
+    a.setdiag(0.0)
+    a.eliminate_zeros()
+    degree = np.asarray(a.sum(axis=1)).ravel()
+    # diag(A^3)_v = sum_j (A^2)_vj A_jv: a sparse product and an element-wise
+    # one. numpy's einsum("ij,jk,ki->i") looped over all n^3 triples instead:
+    # 4.0 s of the 5.5 s on a 1,194-node pruned LeNet-300-100 graph.
+    triangles = np.asarray((a @ a).multiply(a).sum(axis=1)).ravel() / 2.0
     pairs = degree * (degree - 1) / 2.0
     n_triangles, n_pairs = triangles.sum(), pairs.sum()
     transitivity = float(n_triangles / n_pairs) if n_triangles > 0 else 0.0
@@ -102,8 +107,13 @@ def _distance_features(undirected_adjacency, labels):
     n = len(undirected_adjacency)
     if n < 2:
         return 0.0, 0.0, 0.0
+    # Breadth-first search from every node over the sparse matrix: O(n m),
+    # where the dense matrix costs O(n^3) (0.34 s -> 0.22 s on 1,194 nodes).
     distance = csgraph.shortest_path(
-        undirected_adjacency, method="D", directed=False, unweighted=True
+        sp.csr_matrix(undirected_adjacency),
+        method="D",
+        directed=False,
+        unweighted=True,
     )
     off_diagonal = ~np.eye(n, dtype=bool)
     with np.errstate(divide="ignore"):
@@ -132,18 +142,24 @@ def _generation_features(adjacency, strong_labels, n_strong):
     """
     if n_strong == 0:
         return dict.fromkeys(_GENERATION_FEATURES, 0.0)
-    members = np.zeros((len(adjacency), n_strong))
-    members[np.arange(len(adjacency)), strong_labels] = 1.0
-    condensed = (members.T @ adjacency @ members) > 0
-    np.fill_diagonal(condensed, False)
+    # Sparse: the dense product of the membership matrices cost n^2 * n_strong
+    # (0.24 s on a 1,194-node DAG, where n_strong = n).
+    n = len(adjacency)
+    members = sp.csr_matrix(
+        (np.ones(n), (np.arange(n), strong_labels)), shape=(n, n_strong)
+    )
+    condensed = sp.csr_matrix(members.T @ sp.csr_matrix(adjacency) @ members)
+    condensed.setdiag(0.0)
+    condensed.eliminate_zeros()
+    condensed = (condensed > 0).astype(np.int64).tocsr()
     remaining = np.ones(n_strong, dtype=bool)
-    in_degree = condensed.sum(axis=0)
+    in_degree = np.asarray(condensed.sum(axis=0)).ravel()
     widths = []
     while remaining.any():
         generation = remaining & (in_degree == 0)
         widths.append(int(generation.sum()))
         remaining &= ~generation
-        in_degree = in_degree - condensed[generation].sum(axis=0)
+        in_degree = in_degree - np.asarray(condensed[generation].sum(axis=0)).ravel()
     widths = np.array(widths, dtype=float)
     return {
         "dag_longest_path_length": float(len(widths) - 1),

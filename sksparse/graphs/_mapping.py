@@ -3,7 +3,7 @@
 Stier, Darji & Granitzer (2021) turn a random graph into a network either by
 making its nodes neurons (oriented into a DAG for a feed-forward net) or by
 using it as the pattern of the layers' masks. Two explicit mappings do that
-here (DESIGN.md):
+here:
 
 - ``"neuron"``: graph nodes are neurons placed in layers by
   :func:`interleaved_order`; depth and widths are the user's, never the
@@ -23,10 +23,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_bipartite_matching, shortest_path
 
 from sksparse.graphs._priors import make_prior
-from sksparse.graphs._validation import (
+from sksparse.utils._validation import (
     check_density,
+    check_generator,
     check_int,
-    check_random_state,
     spawn_generators,
 )
 
@@ -188,7 +188,7 @@ def to_layered_dag(graph, *, n_layers=None, widths=None, random_state=None):
     widths = _resolve_widths(n_nodes, n_layers, widths)
     offset = 0
     if random_state is not None:
-        offset = int(check_random_state(random_state).integers(n_nodes))
+        offset = int(check_generator(random_state).integers(n_nodes))
     order = interleaved_order(widths)
     nodes = list(graph.nodes)
     placed = {nodes[(slot - offset) % n_nodes]: order[slot] for slot in range(n_nodes)}
@@ -561,7 +561,7 @@ def prior_masks(
         raise ValueError(
             f"prior_params must be a dict, got {type(prior_params).__name__}."
         )
-    rng = check_random_state(random_state)
+    rng = check_generator(random_state)
     pairs = list(itertools.pairwise(sizes))
     children = spawn_generators(rng, len(pairs) + 1)
     counts = [max(1, round(density * n_in * n_out)) for n_in, n_out in pairs]

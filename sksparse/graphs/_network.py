@@ -1,9 +1,12 @@
-"""Read a network's structure as a graph, without touching the model.
+"""Read a network's structure as a graph, without changing the model.
 
-Only masks, weights and shapes are read (duck-typed, so this module needs no
-torch import): ``forward`` is never patched, so a model stays picklable after
-it has been read (DESIGN.md).
+sksparse's own architectures are read from their masks and weights (their
+structure is known); any other model is read from its data flow
+(:mod:`sksparse.graphs._dataflow`), which imports torch when first needed.
+``forward`` is never patched, so a model stays picklable after it was read.
 """
+
+import numbers
 
 import networkx as nx
 import numpy as np
@@ -29,19 +32,6 @@ def _connections(layer):
                 mask = mask.reshape(mask.shape[0], mask.shape[1], -1).any(-1)
             keep &= mask != 0
     return keep
-
-
-def _weighted_layers(module):
-    """Leaf sub-modules with a 2-D or conv weight, in registration order."""
-    layers = []
-    for _, sub in module.named_modules():
-        weight = getattr(sub, "weight", None)
-        if weight is None or not hasattr(weight, "ndim") or weight.ndim < 2:
-            continue
-        if any(True for _ in sub.children()):
-            continue
-        layers.append(sub)
-    return layers
 
 
 class _GraphBuilder:
@@ -109,43 +99,149 @@ def _dag_network_graph(module, weights):
     return builder.graph
 
 
-def network_to_graph(module, *, weights=False):
+def _compressed_graph(module, weights):
+    """A :class:`~sksparse.nn.CompressedNetwork`: its layers read blocks."""
+    builder = _GraphBuilder()
+    inputs = builder.add_layer(module.n_features_in, 0, kind="input")
+    kept = getattr(module, "input_features", None)
+    blocks = [inputs if kept is None else inputs[_to_numpy(kept).astype(np.int64)]]
+    depths = [0]
+    last = len(module.layers) - 1
+    for i, (layer, reads) in enumerate(zip(module.layers, module.reads)):
+        sources = np.concatenate([blocks[r] for r in reads] or [inputs[:0]])
+        depth = 1 + max((depths[r] for r in reads), default=0)
+        kind = "output" if i == last else "hidden"
+        ids = builder.add_layer(layer.out_features, depth, kind=kind)
+        weight = _to_numpy(layer.dense_weight())
+        builder.connect(sources, ids, weight != 0, weight if weights else None)
+        blocks.append(ids)
+        depths.append(depth)
+    return builder.graph
+
+
+def _is_compressed(module):
+    layers = getattr(module, "layers", None)
+    return (
+        hasattr(module, "reads")
+        and hasattr(module, "n_features_in")
+        and layers is not None
+        and all(hasattr(layer, "dense_weight") for layer in layers)
+    )
+
+
+def _example_shape(module, layers, input_shape):
+    """One sample's shape and its feature dimension (in the batched tensor)."""
+    first = layers[0]
+    conv = not hasattr(first, "dense_weight") and first.weight.ndim > 2
+    if input_shape is None:
+        input_shape = getattr(module, "input_shape", None)
+    if input_shape is None:
+        if conv:
+            # The spatial size only matters where a flatten feeds a linear
+            # layer; 32 is enough for every stride of torchvision's models.
+            n_in = first.weight.shape[1] * int(getattr(first, "groups", 1))
+            if getattr(first, "transposed", False):
+                n_in = first.weight.shape[0]
+            input_shape = (n_in, *[32] * (first.weight.ndim - 2))
+        else:
+            n_in = first.in_features if hasattr(first, "in_features") else None
+            input_shape = (n_in or first.weight.shape[1],)
+    if isinstance(input_shape, numbers.Integral):
+        input_shape = (input_shape,)
+    try:
+        input_shape = tuple(int(n) for n in input_shape)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "input_shape must be a tuple of ints (one sample's shape, without "
+            f"the batch dimension), got {input_shape!r}."
+        ) from None
+    if not input_shape or min(input_shape) < 1:
+        raise ValueError(
+            "input_shape must be a non-empty tuple of positive ints, "
+            f"got {input_shape}."
+        )
+    return input_shape, (1 if conv else len(input_shape))
+
+
+def network_to_graph(module, *, weights=False, input_shape=None):
     """Read a network's neurons and connections as a directed graph.
 
     Parameters
     ----------
     module : torch.nn.Module
-        A sksparse module (:class:`~sksparse.nn.SparseMLP`,
-        :class:`~sksparse.nn.DAGNetwork`, masked recurrent layers), or any
-        module whose linear/convolutional layers run in registration order.
-        Objects with a ``module_`` attribute (fitted sksparse estimators) are
-        read through it.
+        Any model: sksparse's architectures (:class:`~sksparse.nn.SparseMLP`,
+        :class:`~sksparse.nn.DAGNetwork`, :class:`~sksparse.nn.SparseCNN`,
+        masked recurrent layers, :class:`~sksparse.nn.CompressedNetwork`) or
+        any torch module, read from its real data flow (residual additions,
+        concatenations, branches, flatten, pooling). Objects with a
+        ``module_`` attribute (fitted estimators, skorch nets) are read
+        through it.
     weights : bool, default=False
-        Store each connection's weight as the edge attribute ``weight``.
+        Store each connection's weight as the edge attribute ``weight``
+        (convolutions and flattened channels: the sum of the absolute values
+        of the weights that join the two nodes; merge edges: 1).
+    input_shape : tuple of int, default=None
+        One sample's shape (without the batch dimension) for the example
+        forward pass that reads the data flow. ``None`` takes the model's
+        ``input_shape`` attribute if it has one, else ``(in_features,)`` of a
+        first linear layer or ``(in_channels, 32, 32)`` of a first 2-D
+        convolution. Needed where a flatten feeds a linear layer sized for
+        another image size.
 
     Returns
     -------
     graph : networkx.DiGraph
         One node per neuron (an input feature, a hidden unit, an output; a
-        channel for convolutions) with attributes ``layer`` (0 for inputs)
-        and ``index`` (position in its layer); one edge per non-zero
-        connection. A connection is non-zero when its mask (sksparse's
+        channel for convolutions) with attributes ``layer`` (0 for inputs;
+        every edge goes to a higher layer), ``index`` (position in its
+        layer) and ``kind`` (``"input"``, ``"hidden"``, ``"output"``, or
+        ``"merge"`` for a sum or product of two branches, one node per
+        feature, such as a residual addition). One edge per non-zero
+        connection: a connection is non-zero when its mask (sksparse's
         ``mask`` or torch.nn.utils.prune's ``weight_mask``) keeps it and its
-        weight is not exactly zero.
+        weight is not exactly zero. Nodes read from a data flow also have
+        ``module``, the name of the layer that computes them.
+
+    Warns
+    -----
+    UserWarning
+        When ``torch.fx`` cannot trace the model (then one forward pass is
+        recorded, and branches that the example input does not take are
+        missing), and when an operation's data flow cannot be followed (its
+        outputs become new nodes of kind ``"unread"``, named in the warning).
 
     Notes
     -----
-    Consecutive layers are chained when the sizes agree; where they do not (a
-    flatten between a convolution and a linear layer), the later layer's
-    inputs become new nodes of the next layer index.
+    Element-wise maps, normalisation, pooling and dropout keep their input's
+    nodes. A linear layer after a flatten reads each channel as one node:
+    its connection to a channel exists if any of that channel's positions
+    has a non-zero weight. The model runs once in eval mode, without
+    autograd; its parameters, buffers and training mode are left as they
+    were. A compressed network is read as stored: its removed neurons are
+    not in the graph, its kept input features keep their original indices.
 
     Examples
     --------
+    >>> from torch import nn
     >>> from sksparse.nn import SparseMLP
     >>> from sksparse.graphs import network_to_graph
     >>> g = network_to_graph(SparseMLP(4, (3,), 2))
     >>> g.number_of_nodes(), g.number_of_edges()
     (9, 18)
+
+    A residual block keeps its skip: a merge node per feature joins it.
+
+    >>> class Residual(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.inner, self.outer = nn.Linear(3, 3), nn.Linear(3, 2)
+    ...     def forward(self, x):
+    ...         return self.outer(x + self.inner(x).relu())
+    >>> g = network_to_graph(Residual())
+    >>> sorted(set(kind for _, kind in g.nodes(data="kind")))
+    ['hidden', 'input', 'merge', 'output']
+    >>> g.number_of_nodes(), g.number_of_edges()
+    (11, 21)
     """
     inner = getattr(module, "module_", None)
     if inner is not None:
@@ -154,25 +250,29 @@ def network_to_graph(module, *, weights=False):
         return module.to_graph(weights=weights)
     if hasattr(module, "layer_nodes") and hasattr(module, "hidden"):
         return _dag_network_graph(module, weights)
-    layers = _weighted_layers(module)
+    if _is_compressed(module):
+        return _compressed_graph(module, weights)
+    from sksparse.graphs._dataflow import is_weighted, trace_graph
+
+    layers = [sub for sub in module.modules() if is_weighted(sub)]
     if not layers:
         raise ValueError(
             "module has no layer with a weight matrix to read a structure from."
         )
-    builder = _GraphBuilder()
-    previous = None
-    depth = 0
-    for layer in layers:
-        keep = _connections(layer)
-        n_out, n_in = keep.shape
-        if previous is None or len(previous) != n_in:
-            if previous is not None:
-                depth += 1
-            previous = builder.add_layer(n_in, depth)
-        depth += 1
-        current = builder.add_layer(n_out, depth)
-        builder.connect(
-            previous, current, keep, _weight_matrix(layer) if weights else None
-        )
-        previous = current
-    return builder.graph
+    import torch
+
+    shape, dim = _example_shape(module, layers, input_shape)
+    dtype = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+    device = next((p.device for p in module.parameters()), torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)  # not the global stream
+    x = torch.randn(2, *shape, generator=generator, dtype=dtype or torch.float32)
+    try:
+        graph, _, _ = trace_graph(module, x.to(device), dim, weights=weights)
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise ValueError(
+            f"cannot run {type(module).__name__} on an example input of shape "
+            f"{tuple(x.shape)} to read its data flow ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); pass input_shape= "
+            "(one sample's shape, without the batch dimension)."
+        ) from exc
+    return graph

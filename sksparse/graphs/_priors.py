@@ -12,10 +12,10 @@ import numbers
 
 import networkx as nx
 
-from sksparse.graphs._validation import (
+from sksparse.utils._validation import (
     check_density,
+    check_generator,
     check_int,
-    check_random_state,
     draw_seed,
 )
 
@@ -282,7 +282,7 @@ def make_prior(kind, n_nodes, *, random_state=None, density=None, **params):
                 f"kind, got {given}."
             )
         return _relabelled(kind, n_nodes, "graph")
-    rng = check_random_state(random_state)
+    rng = check_generator(random_state)
     if isinstance(kind, str):
         if kind not in PRIORS:
             raise ValueError(

@@ -6,5 +6,21 @@ and never scikit-learn or skorch, so every floor may use it.
 """
 
 from sksparse.utils._models import find_module, find_net, net_optimizers
+from sksparse.utils._validation import (
+    check_density,
+    check_generator,
+    check_int,
+    draw_seed,
+    spawn_generators,
+)
 
-__all__ = ["find_module", "find_net", "net_optimizers"]
+__all__ = [
+    "check_density",
+    "check_generator",
+    "check_int",
+    "draw_seed",
+    "find_module",
+    "find_net",
+    "net_optimizers",
+    "spawn_generators",
+]

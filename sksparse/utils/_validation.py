@@ -1,8 +1,8 @@
-"""Small validators shared by the graph functions (numpy only, no scikit-learn).
+"""Small validators the lower floors share (numpy only, no scikit-learn).
 
-They mirror scikit-learn's ``check_random_state`` and parameter checks, but
-return a :class:`numpy.random.Generator`, so ``sksparse.graphs`` stays free of
-scikit-learn (STYLE.md, section 1).
+They mirror scikit-learn's parameter checks without importing it.
+:func:`check_generator` returns a :class:`numpy.random.Generator`; it is not
+named ``check_generator``, which in scikit-learn returns a ``RandomState``.
 """
 
 import numbers
@@ -12,13 +12,13 @@ import numpy as np
 __all__ = [
     "check_density",
     "check_int",
-    "check_random_state",
+    "check_generator",
     "draw_seed",
     "spawn_generators",
 ]
 
 
-def check_random_state(random_state, name="random_state"):
+def check_generator(random_state, name="random_state"):
     """Turn ``random_state`` into a :class:`numpy.random.Generator`.
 
     Parameters
@@ -38,9 +38,9 @@ or numpy.random.SeedSequence
 
     Examples
     --------
-    >>> from sksparse.graphs._validation import check_random_state
-    >>> a = check_random_state(0).integers(1000, size=3)
-    >>> b = check_random_state(0).integers(1000, size=3)
+    >>> from sksparse.utils import check_generator
+    >>> a = check_generator(0).integers(1000, size=3)
+    >>> b = check_generator(0).integers(1000, size=3)
     >>> bool((a == b).all())
     True
     """
@@ -94,7 +94,7 @@ def check_density(density, name="density", *, allow_zero=False):
 
     Examples
     --------
-    >>> from sksparse.graphs._validation import check_density
+    >>> from sksparse.utils import check_density
     >>> check_density(0.25)
     0.25
     """

@@ -1,0 +1,126 @@
+"""Recurrent masks from a prior graph: input-to-hidden and hidden-to-hidden."""
+
+import networkx as nx
+import numpy as np
+
+from sksparse.graphs._mapping import prior_masks
+from sksparse.graphs._priors import make_prior
+from sksparse.utils._validation import check_density, check_generator, check_int
+
+__all__ = ["recurrent_prior_masks"]
+
+
+def _trim_or_grow(mask, k, rng):
+    """Make ``mask`` keep exactly ``k`` entries, changing off-diagonal ones first.
+
+    A generator hits its density only in expectation (a Watts-Strogatz graph
+    has ``n k / 2`` edges, a random regular one ``n d / 2``), and the diagonal
+    adds ``n`` more: ``sparsity=0.5`` with ``"watts_strogatz"`` kept 54.3% of a
+    layer. Units' self-connections go last, as they stand for the state a
+    unit keeps.
+    """
+    off = ~np.eye(len(mask), dtype=bool)
+    excess = int(mask.sum()) - k
+    if excess > 0:
+        kept = np.flatnonzero(mask & off)
+        if len(kept) < excess:  # k < n: self-connections go too
+            kept = np.concatenate([kept, np.flatnonzero(mask & ~off)])
+        mask.flat[rng.permutation(kept)[:excess]] = False
+    elif excess < 0:
+        free = np.flatnonzero(~mask & off)
+        if len(free) < -excess:
+            free = np.concatenate([free, np.flatnonzero(~mask & ~off)])
+        mask.flat[rng.permutation(free)[:-excess]] = True
+    return mask
+
+
+def recurrent_prior_masks(
+    input_size,
+    hidden_size,
+    num_layers,
+    density,
+    *,
+    prior=None,
+    prior_params=None,
+    random_state=None,
+):
+    """Unit-level input-to-hidden and hidden-to-hidden masks from a prior.
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers : int
+    density : float in (0, 1]
+        Fraction of connections kept in every mask.
+    prior : None, str, networkx.Graph or callable, default=None
+        As in :func:`sksparse.graphs.make_prior`; ``None`` draws uniform masks.
+        A graph must have ``hidden_size`` nodes and is every layer's
+        hidden-to-hidden structure, kept as it is; the input-to-hidden masks
+        are then uniform at ``density``.
+    prior_params : dict, default=None
+        Parameters of the prior. If it fixes ``density``, the drawn graph is
+        kept as drawn.
+    random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+
+    Returns
+    -------
+    ih_masks, hh_masks : list of ndarray of bool
+        Shapes ``(hidden_size, n_in)`` and ``(hidden_size, hidden_size)``, one
+        per layer; the layers tile them over their gates. Every mask keeps
+        exactly ``max(1, round(density * size))`` entries (as
+        :func:`sksparse.graphs.prior_masks` does), except a hidden-to-hidden
+        mask from a given graph or a fixed prior density.
+
+    Notes
+    -----
+    Input-to-hidden: :func:`sksparse.graphs.prior_masks` under the
+    ``"neuron"`` mapping for ``[input_size, hidden_size, ..., hidden_size]``.
+    Hidden-to-hidden: a prior graph over the ``hidden_size`` units of a layer,
+    its edges the recurrent connections (``mask[i, j]`` for an edge
+    ``j -> i``; both directions for an undirected graph), plus every unit's
+    connection to itself: a graph node stands for a unit whose state persists,
+    and generators draw no self-loops. The graph's density is calibrated to
+    ``(density H - 1) / (H - 1)``, so that with the diagonal the mask keeps
+    about ``density`` of its entries; a generator hits a density only
+    approximately, so random off-diagonal connections are then removed or
+    added until the count is exact.
+
+    Examples
+    --------
+    >>> from sksparse.graphs import recurrent_prior_masks
+    >>> ih, hh = recurrent_prior_masks(3, 10, 1, 0.5, prior="watts_strogatz",
+    ...                                random_state=0)
+    >>> ih[0].shape, hh[0].shape, int(hh[0].sum()), bool(hh[0].diagonal().all())
+    ((10, 3), (10, 10), 50, True)
+    """
+    input_size = check_int(input_size, "input_size", low=1)
+    hidden_size = check_int(hidden_size, "hidden_size", low=1)
+    num_layers = check_int(num_layers, "num_layers", low=1)
+    density = check_density(density)
+    rng = check_generator(random_state)
+    prior_params = dict(prior_params or {})
+    sizes = [input_size] + [hidden_size] * num_layers
+    if isinstance(prior, nx.Graph):
+        ih = prior_masks(sizes, density, prior=None, random_state=rng)
+    else:
+        ih = prior_masks(
+            sizes, density, prior=prior, prior_params=prior_params, random_state=rng
+        )
+    k = max(1, round(density * hidden_size * hidden_size))
+    hh = []
+    for _ in range(num_layers):
+        if prior is None:
+            hh.append(prior_masks([hidden_size] * 2, density, random_state=rng)[0])
+            continue
+        params = dict(prior_params)
+        calibrated = not isinstance(prior, nx.Graph) and "density" not in params
+        if calibrated:
+            target = (density * hidden_size - 1) / max(hidden_size - 1, 1)
+            params["density"] = float(np.clip(target, 0.0, 1.0))
+        graph = make_prior(prior, hidden_size, random_state=rng, **params)
+        adjacency = nx.to_numpy_array(graph, nodelist=range(hidden_size), weight=None)
+        mask = adjacency.T != 0
+        np.fill_diagonal(mask, True)
+        if calibrated:
+            mask = _trim_or_grow(mask, k, rng)
+        hh.append(mask)
+    return [np.asarray(m, dtype=bool) for m in ih], hh
