@@ -7,15 +7,15 @@ stored and multiplied. :func:`compress` turns it into a
 1. removes neurons that lost all their inputs (a constant, whose effect is
    folded exactly into the biases of the layers that read it) or all their
    outputs (nothing reads it), and input features that no weight reads;
-2. stores each remaining layer dense or in CSR form, by its density: only the
-   non-zeros and their indices are kept, so the pickled model grows with the
-   number of non-zeros and a sparse layer costs time in proportion to them.
+2. stores each remaining layer dense or in CSR form, whichever measures
+   faster: only the non-zeros and their indices are kept, so the pickled
+   model grows with the number of non-zeros and a sparse layer costs time in
+   proportion to them.
 
-A CSR layer computes in *feature-major* layout: its input is stored as an
-``(n_units, n_samples)`` matrix, so a CSR row of the layer meets contiguous
-rows of the input and the kernel streams them; consecutive CSR layers pass
-that layout on without copies, and dense layers read it through BLAS's
-transposed mode.
+A network with CSR layers computes in *feature-major* layout: activations are
+stored as ``(n_units, n_samples)`` matrices, so a CSR row of a layer meets
+contiguous rows of its input and the kernel streams them; every layer, dense
+ones included (one plain GEMM), passes that layout on without copies.
 
 Nothing here imports scikit-learn or skorch; numba, when installed, provides
 the fastest sparse kernel and is imported on first use only.
@@ -28,11 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from sksparse.nn import _csr
 from sksparse.nn._compressed import CompressedNetwork
 from sksparse.nn._csr import (
     DENSE_THRESHOLD,
-    _numba_kernels,
     _resolve_backend,
+    csr_matmul,
     numba_available,
 )
 from sksparse.nn._stages import _block_slices, _effective_weight, _eliminate, _stages_of
@@ -53,11 +54,12 @@ LAYOUTS = ("auto", "dense", "csr")
 class CompactLinear(nn.Module):
     """An inference-only linear layer, dense or CSR.
 
-    Computes ``x @ W.T + b`` like ``nn.Linear``. A CSR layer computes
-    ``W @ x.T`` in *feature-major* layout, where a non-zero ``W[r, c]``
-    meets the contiguous row ``x.T[c]`` of all samples; it returns a
-    transposed view of its ``(out_features, n_samples)`` result, which the
-    next CSR layer reads without a copy.
+    Computes ``x @ W.T + b`` like ``nn.Linear``. When ``x`` is a transposed
+    view of *feature-major* storage (``x.T`` contiguous, of shape
+    ``(in_features, n_samples)``), every layout computes ``W @ x.T`` and
+    returns a transposed view of its ``(out_features, n_samples)`` result,
+    which the next layer reads without a copy: a CSR row of ``W`` then meets
+    contiguous rows of the input, and a dense layer is one plain GEMM.
 
     Parameters
     ----------
@@ -67,18 +69,21 @@ class CompactLinear(nn.Module):
     layout : {"dense", "csr"}, default="dense"
     backend : {"numba", "torch"}, default="torch"
         Kernel of the CSR layout: numba's (fastest on CPU) or
-        ``torch.sparse.addmm`` (also on GPU).
+        ``torch.sparse.addmm`` (also on GPU). Both run on torch's intra-op
+        threads (``torch.set_num_threads``).
 
     Attributes
     ----------
     nnz : int
-        Number of stored weights (all of them for the dense layout).
+        Number of non-zero weights (in either layout).
     """
 
     def __init__(self, weight, bias, layout="dense", backend="torch"):
         super().__init__()
         if layout not in ("dense", "csr"):
             raise ValueError(f"layout must be 'dense' or 'csr', got {layout!r}.")
+        if backend not in ("numba", "torch"):
+            raise ValueError(f"backend must be 'numba' or 'torch', got {backend!r}.")
         weight = weight.detach()
         self.out_features, self.in_features = (int(n) for n in weight.shape)
         self.layout = layout
@@ -96,12 +101,16 @@ class CompactLinear(nn.Module):
                 "col_indices", torch.nonzero(nonzero)[:, 1].to(torch.int32)
             )
             self.register_buffer("values", weight[nonzero].clone())
+        self._clear_caches()
+
+    def _clear_caches(self):
         self._csr = self._arrays = None
+        self._bounds = {}
 
     @property
     def nnz(self):
         if self.layout == "dense":
-            return self.weight.numel()
+            return int(torch.count_nonzero(self.weight))
         return self.values.numel()
 
     @property
@@ -136,28 +145,37 @@ class CompactLinear(nn.Module):
     @property
     def wants_feature_major(self):
         """Whether the input is best stored ``(in_features, n_samples)``."""
-        return self.layout == "csr" and self.backend == "numba"
+        return self.layout == "csr"
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
         """``x @ W.T + b`` for ``x`` of shape ``(n_samples, in_features)``.
 
-        ``x`` may be a transposed view of feature-major storage (what a CSR
-        layer returns), which the next layer then reads without a copy.
+        ``x`` may be a transposed view of feature-major storage (what a
+        layer returns from such an input), which the next layer then reads
+        without a copy. ``relu=True`` applies a ReLU to the result in place
+        (fused into numba's kernel).
         """
+        feature_major = x.T.is_contiguous() and (
+            not x.is_contiguous() or x.shape[0] == 1
+        )
         if self.layout == "dense":
-            return torch.nn.functional.linear(x, self.weight, self.bias)
-        if self.backend == "numba" and not x.is_cuda:
-            return self._forward_numba(x.T).T
-        csr = self._torch_csr()
-        return torch.sparse.addmm(self.bias.unsqueeze(1), csr, x.T).T
+            if feature_major and x.shape[0] > 1:
+                out = torch.addmm(self.bias.unsqueeze(1), self.weight, x.T).T
+            else:
+                out = torch.nn.functional.linear(x, self.weight, self.bias)
+        elif self.backend == "numba" and not x.is_cuda:
+            return self._forward_numba(x.T, relu).T
+        else:
+            out = torch.sparse.addmm(self.bias.unsqueeze(1), self._torch_csr(), x.T).T
+        return out.relu_() if relu else out
 
-    def _forward_numba(self, h):
-        spmm, spmv, _ = _numba_kernels()
+    def _forward_numba(self, h, relu):
         # numpy views of the buffers, made once: at batch 1 the kernel takes
         # microseconds and so would four .numpy() calls per layer.
         args = self._arrays
         key = (self.values.data_ptr(), self.bias.data_ptr())
         if args is None or args[0] != key:
+            self._bounds = {}
             args = self._arrays = (
                 key,
                 self.crow_indices.numpy(),
@@ -165,33 +183,34 @@ class CompactLinear(nn.Module):
                 self.values.numpy(),
                 self.bias.numpy(),
             )
-        args = args[1:]
         if h.requires_grad:
             h = h.detach()
         x = (h if h.is_contiguous() else h.contiguous()).numpy()
-        if x.dtype != args[2].dtype:
-            x = x.astype(args[2].dtype)
+        if x.dtype != args[3].dtype:
+            x = x.astype(args[3].dtype)
         out = np.empty((self.out_features, x.shape[1]), dtype=x.dtype)
         if x.shape[1] == 1:
-            spmv(*args, x[:, 0], out[:, 0])
+            csr_matmul(args[1:], x[:, 0], out[:, 0], relu, self._bounds)
         else:
-            spmm(*args, x, out)
+            csr_matmul(args[1:], x, out, relu, self._bounds)
         return torch.from_numpy(out)
 
     def _apply(self, fn, *args, **kwargs):
-        self._csr = self._arrays = None
+        self._clear_caches()
         return super()._apply(fn, *args, **kwargs)
 
     def __getstate__(self):
         # The caches view the buffers: never pickle them a second time.
         state = super().__getstate__().copy()
         state["_csr"] = state["_arrays"] = None
+        state["_bounds"] = {}
         return state
 
     def extra_repr(self):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"layout={self.layout!r}, nnz={self.nnz}, density={self.density:.3f}"
+            f"layout={self.layout!r}, backend={self.backend!r}, nnz={self.nnz}, "
+            f"density={self.density:.3f}"
         )
 
 
@@ -245,6 +264,35 @@ def _check_threshold(dense_threshold):
     return float(dense_threshold)
 
 
+def _sparse_backends(backend):
+    """The CSR kernels to consider: ``"auto"`` times numba's and torch's."""
+    resolved = _resolve_backend(backend)
+    if backend == "auto" and resolved == "numba":
+        return ("numba", "torch")
+    return (resolved,)
+
+
+def _compact_layer(weight, bias, layout, backends, threshold, relu):
+    """A :class:`CompactLinear` in the layout given, or chosen for ``"auto"``."""
+    size = weight.numel()
+    if size == 0 or layout == "dense":
+        return CompactLinear(weight, bias, "dense", backends[0])
+    if layout == "csr":
+        return CompactLinear(weight, bias, "csr", backends[0])
+    density = int(weight.count_nonzero()) / size
+    if threshold is not None:  # the documented rule the user asked for
+        chosen = "csr" if density <= threshold else "dense"
+        return CompactLinear(weight, bias, chosen, backends[0])
+    dense = CompactLinear(weight, bias, "dense", backends[0])
+    if density > _csr.MAX_SPARSE_DENSITY:
+        return dense
+    candidates = {"dense": dense}
+    for backend in backends:
+        candidates[backend] = CompactLinear(weight, bias, "csr", backend)
+    chosen, _ = _csr.choose_layout(candidates, relu)
+    return candidates[chosen]
+
+
 def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
     """Turn a sparse feed-forward network into a compact, fast inference form.
 
@@ -252,7 +300,7 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
     layers that read them is folded exactly into those layers' biases.
     Neurons that lost all their outputs, and input features that no weight
     reads, are removed. Each remaining layer is stored dense or as CSR
-    (non-zeros and their indices only), whichever its density makes faster.
+    (non-zeros and their indices only), whichever measures faster.
 
     Parameters
     ----------
@@ -263,15 +311,23 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         ``nn.Flatten``. A weight counts as removed if its mask is 0 or it is
         exactly zero.
     layout : {"auto", "dense", "csr"}, default="auto"
-        ``"auto"`` stores a layer as CSR when its density (after neuron
-        removal) is at most ``dense_threshold``, dense otherwise.
+        ``"auto"`` times each layer (after neuron removal) dense and in CSR
+        form with each kernel ``backend`` allows, at batch 1 and 256 and the
+        torch thread count in effect, and keeps CSR only where it is faster
+        than dense at both, so a network whose layers end up mixed is not
+        slower than the dense one; layers denser than 0.5 stay dense
+        untimed. That costs up to a few tenths of a second per large layer.
+        With ``dense_threshold`` set, ``"auto"`` follows the density rule
+        instead (no timing, the same layouts on every machine).
     backend : {"auto", "numba", "torch"}, default="auto"
-        Kernel of the CSR layers. ``"numba"`` (used by ``"auto"`` when numba
-        is installed) is the fastest on CPU; ``"torch"`` uses
-        ``torch.sparse.addmm`` (CPU and GPU).
+        Kernel of the CSR layers. ``"numba"`` is the fastest on CPU;
+        ``"torch"`` uses ``torch.sparse.addmm`` (CPU and GPU). ``"auto"``
+        lets ``layout="auto"`` pick per layer between the two (torch's only
+        when numba is not installed); both run on torch's intra-op threads.
     dense_threshold : float, default=None
-        Largest density stored as CSR with ``layout="auto"``; ``None`` takes
-        the crossover measured for the backend (:data:`DENSE_THRESHOLD`).
+        With ``layout="auto"``: store a layer as CSR when its density is at
+        most this, dense otherwise, without timing
+        (:data:`DENSE_THRESHOLD` holds crossovers measured per kernel).
 
     Returns
     -------
@@ -299,10 +355,8 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
-    backend = _resolve_backend(backend)
+    sparse_backends = _sparse_backends(backend)
     threshold = _check_threshold(dense_threshold)
-    if threshold is None:
-        threshold = DENSE_THRESHOLD[backend]
     stages, flatten = _stages_of(module)
     source_stats = linear_stats(module)
     n_features = stages[0].weight.shape[1]
@@ -326,14 +380,16 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
                 kept_reads.append(new_block[block])
         cols = torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long)
         weight = stage.weight[rows][:, cols]
-        size = weight.numel()
-        density = int(weight.count_nonzero()) / size if size else 1.0
-        chosen = layout
-        if layout == "auto":
-            chosen = "csr" if size and density <= threshold else "dense"
-        if size == 0:
-            chosen = "dense"
-        layers.append(CompactLinear(weight, stage.bias[rows], chosen, backend))
+        layers.append(
+            _compact_layer(
+                weight,
+                stage.bias[rows],
+                layout,
+                sparse_backends,
+                threshold,
+                type(stage.activation) is nn.ReLU,
+            )
+        )
         reads.append(tuple(kept_reads))
         activations.append(stage.activation)
         new_block[i + 1] = len(layers)

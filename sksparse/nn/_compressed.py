@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sksparse.nn._csr import _numba_kernels
+from sksparse.nn._csr import MIN_PARALLEL_WORK, _numba_kernels, kernel_threads
 
 
 class CompressedNetwork(nn.Module):
@@ -85,19 +85,24 @@ class CompressedNetwork(nn.Module):
         return sum(layer.nnz for layer in self.layers)
 
     def _steps(self):
-        """``(layer, reads, activation or None)`` per layer, as plain objects.
+        """``(layer, reads, activation or None, relu)`` per layer, plain objects.
+
+        ``relu``: the activation is a plain ReLU, which the layer applies in
+        place (fused into numba's kernel) instead of a separate pass.
 
         Cached: looking sub-modules up through ``nn.Module.__getattr__`` and
         ``ModuleList`` costs microseconds a layer, as much as a batch-1 layer.
         """
         steps = self._steps_cache
         if steps is None:
-            steps = self._steps_cache = [
-                (layer, reads, act if has_act else None)
-                for layer, reads, act, has_act in zip(
-                    self.layers, self.reads, self.activations, self.has_activation
-                )
-            ]
+            steps = []
+            for layer, reads, act, has_act in zip(
+                self.layers, self.reads, self.activations, self.has_activation
+            ):
+                act = act if has_act else None
+                relu = type(act) is nn.ReLU
+                steps.append((layer, reads, None if relu else act, relu))
+            self._steps_cache = steps
         return steps
 
     def _chain(self):
@@ -116,15 +121,15 @@ class CompressedNetwork(nn.Module):
         arrays = None
         eligible = all(
             layer.layout == "csr" and layer.backend == "numba" and reads == (i,)
-            for i, (layer, reads, _) in enumerate(steps)
+            for i, (layer, reads, _, _) in enumerate(steps)
         )
-        relu = []
-        for _, _, act in steps:
-            relu.append(type(act) is nn.ReLU)
-            if act is not None and not isinstance(act, (nn.ReLU, nn.Identity)):
-                eligible = False
+        relu = [fused for _, _, _, fused in steps]
+        if any(
+            act is not None and type(act) is not nn.Identity for *_, act, _ in steps
+        ):
+            eligible = False
         if eligible:
-            layers = [layer for layer, _, _ in steps]
+            layers = [layer for layer, *_ in steps]
             crows, offset = [np.zeros(1, np.int64)], 0
             for layer in layers:
                 crows.append(layer.crow_indices.numpy()[1:].astype(np.int64) + offset)
@@ -173,16 +178,16 @@ class CompressedNetwork(nn.Module):
                     x = X[0] if index is None else X[0].index_select(0, index)
                     x = x.contiguous().numpy()
                     out = np.empty(steps[-1][0].out_features, x.dtype)
-                    _numba_kernels()[2](*chain, x, out)
+                    _chain_spmv(chain, x, out)
                     return torch.from_numpy(out).unsqueeze(0)
-            if steps[0][0].wants_feature_major:
+            if any(step[0].wants_feature_major for step in steps):
                 # Gather the kept features and transpose in a single copy.
                 h = X.T if index is None else X.T.index_select(0, index)
                 h = h.contiguous().T
             else:
                 h = X if index is None else X.index_select(1, index)
             blocks = [h]
-            for layer, reads, act in steps:
+            for layer, reads, act, relu in steps:
                 if len(reads) == 1:
                     inp = blocks[reads[0]]
                 elif reads:
@@ -191,9 +196,22 @@ class CompressedNetwork(nn.Module):
                     inp = blocks[0][:, :0]
                 # .forward, not __call__: at batch 1 the hook machinery of
                 # nn.Module costs as much as a sparse layer's arithmetic.
-                out = layer.forward(inp)
+                out = layer.forward(inp, relu)
                 blocks.append(out if act is None else act.forward(out))
             return blocks[-1].contiguous()
+
+
+def _chain_spmv(chain, x, out):
+    """One sample through a CSR chain, on torch's threads if it is big enough."""
+    kernels = _numba_kernels()
+    threads = kernel_threads()
+    if threads == 1 or chain[2].shape[0] < MIN_PARALLEL_WORK:
+        kernels.chain_spmv(*chain, x, out, 1)
+        return
+    import numba
+
+    numba.set_num_threads(threads)
+    kernels.chain_spmv_parallel(*chain, x, out, threads)
 
 
 def _concat(blocks):
