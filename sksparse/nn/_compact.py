@@ -105,7 +105,6 @@ class CompactLinear(nn.Module):
 
     def _clear_caches(self):
         self._csr = self._arrays = None
-        self._bounds = {}
 
     @property
     def nnz(self):
@@ -175,13 +174,13 @@ class CompactLinear(nn.Module):
         args = self._arrays
         key = (self.values.data_ptr(), self.bias.data_ptr())
         if args is None or args[0] != key:
-            self._bounds = {}
             args = self._arrays = (
                 key,
                 self.crow_indices.numpy(),
                 self.col_indices.numpy(),
                 self.values.numpy(),
                 self.bias.numpy(),
+                {},  # row chunks per thread count
             )
         if h.requires_grad:
             h = h.detach()
@@ -190,9 +189,9 @@ class CompactLinear(nn.Module):
             x = x.astype(args[3].dtype)
         out = np.empty((self.out_features, x.shape[1]), dtype=x.dtype)
         if x.shape[1] == 1:
-            csr_matmul(args[1:], x[:, 0], out[:, 0], relu, self._bounds)
+            csr_matmul(args[1:5], x[:, 0], out[:, 0], relu, args[5])
         else:
-            csr_matmul(args[1:], x, out, relu, self._bounds)
+            csr_matmul(args[1:5], x, out, relu, args[5])
         return torch.from_numpy(out)
 
     def _apply(self, fn, *args, **kwargs):
@@ -203,7 +202,6 @@ class CompactLinear(nn.Module):
         # The caches view the buffers: never pickle them a second time.
         state = super().__getstate__().copy()
         state["_csr"] = state["_arrays"] = None
-        state["_bounds"] = {}
         return state
 
     def extra_repr(self):
