@@ -11,7 +11,8 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: install data demo test test-all lint format docs bench bench-training \
-	bench-pruning bench-inference bench-sparse-training bench-rnn bench-search clean
+	bench-pruning bench-inference bench-inference-quick bench-sparse-training bench-rnn \
+	bench-search bench-peers-env clean
 
 install: $(VENV)/.installed
 
@@ -70,6 +71,28 @@ bench-pruning: install data
 bench-inference: install
 	$(BIN)/python benchmarks/inference.py
 
+bench-inference-quick: install
+	$(BIN)/python benchmarks/inference.py --quick
+
+# The inference benchmark's peers, in their own venv: DeepSparse 1.8 pins
+# numpy < 2 and its own onnx, which the project's venv must not get. Each
+# peer installs on its own, so one that fails (DeepSparse is deprecated and
+# has no wheel for every Python) leaves the others; its pip error is kept in
+# $(PEERS_VENV)/<peer>.log, and the benchmark reports it as unavailable.
+PEERS_VENV ?= .venv-peers
+PEERS_PYTHON ?= $(PYTHON)
+bench-peers-env:
+	test -x $(PEERS_VENV)/bin/python || $(PEERS_PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install -q "numpy<2" scipy onnx onnxruntime
+	for peer in "deepsparse==1.8.*" sparseprop; do \
+		name=$$(echo $$peer | sed 's/[=<>].*//'); \
+		$(PEERS_VENV)/bin/python -m pip install -q "numpy<2" "$$peer" \
+			>$(PEERS_VENV)/$$name.log 2>&1 \
+			&& echo "$$peer: installed" \
+			|| echo "$$peer: failed, see $(PEERS_VENV)/$$name.log"; \
+	done
+
 bench-sparse-training: install data
 	$(BIN)/python benchmarks/sparse_training.py
 
@@ -81,4 +104,5 @@ bench-search: install data
 
 clean:
 	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated docs/gen_modules \
-		docs/api.rst docs/sg_execution_times.rst sksparse-results .pytest_cache .ruff_cache
+		docs/api.rst docs/sg_execution_times.rst sksparse-results .pytest_cache .ruff_cache \
+		.venv-peers

@@ -17,6 +17,7 @@ from sksparse.nn import (
     DAGNetwork,
     MaskedLinear,
     SparseMLP,
+    _csr,
     compress,
 )
 from sksparse.nn._compact import DENSE_THRESHOLD, numba_available
@@ -37,6 +38,18 @@ def _random_mlp(seed, sizes, density, activation="relu"):
         for layer in net.masked_layers:
             layer.bias.data.normal_()
     return net.eval()
+
+
+def _connected_mlp(seed, sizes, density):
+    """A random sparse MLP in which no neuron is removed (widths stay known)."""
+    net = _random_mlp(seed, sizes, density)
+    for layer in net.masked_layers:
+        mask = layer.mask.clone()
+        mask[0, :] = mask[:, 0] = 1  # every unit reads and feeds another
+        layer.set_mask(mask)
+        with torch.no_grad():  # pruned weights were zeroed: give them values
+            layer.weight[0, :] = layer.weight[:, 0] = 0.5
+    return net
 
 
 def _assert_same(compressed, module, X, atol=1e-5):
@@ -81,12 +94,162 @@ def test_auto_layout_follows_the_density_threshold():
     assert all(layer.layout == "dense" for layer in small.layers)
 
 
-def test_dense_threshold_default_is_per_backend():
-    net = _random_mlp(0, [200, 200, 3], DENSE_THRESHOLD["torch"] / 2)
-    small = compress(net, backend="torch")
+def test_dense_threshold_is_a_density_rule_without_timing(monkeypatch):
+    def no_timing(*args):
+        raise AssertionError("a density rule must not time layers")
+
+    monkeypatch.setattr(_csr, "layer_seconds", no_timing)
+    threshold = DENSE_THRESHOLD["torch"]
+    net = _random_mlp(0, [200, 200, 3], threshold / 2)
+    small = compress(net, backend="torch", dense_threshold=threshold)
     assert small.layers[0].layout == "csr"
     net = _random_mlp(0, [50, 50, 3], 0.9)
-    assert compress(net, backend="torch").layers[0].layout == "dense"
+    small = compress(net, backend="torch", dense_threshold=threshold)
+    assert small.layers[0].layout == "dense"
+
+
+def _fake_timing(monkeypatch, seconds):
+    """Make compress() see ``seconds(layer, batch)`` as each layer's timing."""
+    calls = []
+
+    def fake(layer, batch, relu):
+        calls.append((layer.out_features, layer.layout, layer.backend, batch))
+        return seconds(layer, batch)
+
+    monkeypatch.setattr(_csr, "layer_seconds", fake)
+    return calls
+
+
+def test_measured_layout_falls_back_to_dense_per_layer(monkeypatch):
+    # Sparse is faster for the 64-unit layer, slower for the 32-unit one, and
+    # the output layer's sparse form loses at batch 1 only: it must stay dense.
+    def seconds(layer, batch):
+        if layer.layout == "dense":
+            return 1.0
+        if layer.out_features == 64:
+            return 0.5
+        if layer.out_features == 32:
+            return 2.0
+        return 0.5 if batch > 1 else 1.5
+
+    calls = _fake_timing(monkeypatch, seconds)
+    net = _connected_mlp(1, [40, 64, 32, 5], 0.2)
+    small = compress(net, backend="torch")
+    assert [layer.layout for layer in small.layers] == ["csr", "dense", "dense"]
+    assert {batch for *_, batch in calls} == set(_csr.MEASURE_BATCHES)
+    X = torch.randn(9, 40)
+    _assert_same(small, net, X)
+    _assert_same(small, net, X[:1])
+
+
+def test_measured_layout_picks_the_faster_kernel_and_skips_dense_layers(
+    monkeypatch,
+):
+    calls = _fake_timing(
+        monkeypatch,
+        lambda layer, batch: {"dense": 1.0, "torch": 0.4, "numba": 0.6}[
+            "dense" if layer.layout == "dense" else layer.backend
+        ],
+    )
+    net = _connected_mlp(2, [40, 64, 32, 5], 0.2)
+    net.masked_layers[1].set_mask(torch.ones(32, 64))  # too dense to time
+    with torch.no_grad():
+        net.masked_layers[1].weight.normal_()
+    small = compress(net)
+    assert [(layer.layout, layer.backend) for layer in small.layers][::2] == [
+        ("csr", "torch"),
+        ("csr", "torch"),
+    ]
+    assert small.layers[1].layout == "dense"
+    assert 32 not in {out for out, *_ in calls}
+    _assert_same(small, net, torch.randn(6, 40))
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [
+        k
+        for k in __import__("itertools").product(
+            ["dense"] + [f"csr-{b}" for b in BACKENDS], repeat=3
+        )
+    ],
+)
+def test_layout_choice_never_changes_outputs(monkeypatch, kinds):
+    # Each layer (told apart by its width) gets the layout the test names.
+    wanted = dict(zip((64, 48, 5), kinds))
+
+    def seconds(layer, batch):
+        kind = "dense" if layer.layout == "dense" else f"csr-{layer.backend}"
+        return 0.1 if kind == wanted[layer.out_features] else 1.0
+
+    _fake_timing(monkeypatch, seconds)
+    net = _connected_mlp(3, [40, 64, 48, 5], 0.3)
+    small = compress(net)
+    got = [
+        "dense" if layer.layout == "dense" else f"csr-{layer.backend}"
+        for layer in small.layers
+    ]
+    assert got == list(kinds)
+    X = torch.randn(300, 40, generator=torch.Generator().manual_seed(0))
+    _assert_same(small, net, X)
+    _assert_same(small, net, X[:1])
+    _assert_same(small, net, X[:7])
+
+
+def test_real_measurement_chooses_layouts_that_predict_the_same():
+    net = _random_mlp(4, [100, 120, 60, 5], 0.05)
+    small = compress(net)
+    assert all(layer.layout in ("dense", "csr") for layer in small.layers)
+    _assert_same(small, net, torch.randn(20, 100))
+
+
+@pytest.mark.skipif(not numba_available(), reason="needs numba")
+def test_sparse_kernels_use_torch_thread_count(monkeypatch):
+    import numba
+
+    from sksparse.nn import _numba_kernels
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has a single thread here")
+    net = _random_mlp(5, [300, 600, 10], 0.3)  # 56k non-zeros
+    small = compress(net, layout="csr", backend="numba")
+    X = torch.randn(64, 300)
+    seen = []
+    for name in ("spmm", "spmm_parallel", "chain_spmv", "chain_spmv_parallel"):
+        original = getattr(_numba_kernels, name)
+
+        def spy(*args, _name=name, _original=original):
+            seen.append((_name, numba.get_num_threads()))
+            return _original(*args)
+
+        monkeypatch.setattr(_numba_kernels, name, spy)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, one_b1 = small(X), small(X[:1])
+        assert {name for name, _ in seen} == {"spmm", "chain_spmv"}
+        seen.clear()
+        torch.set_num_threads(2)
+        two, two_b1 = small(X), small(X[:1])
+        assert set(seen) == {("spmm_parallel", 2), ("chain_spmv_parallel", 2)}
+    finally:
+        torch.set_num_threads(before)
+    # Threads split rows, each row computed as on one thread: same bits.
+    assert torch.equal(one, two) and torch.equal(one_b1, two_b1)
+    _assert_same(small, net, X)
+
+
+def test_nnz_counts_non_zeros_in_every_layout():
+    weight = torch.tensor([[0.0, 1.0], [2.0, 0.0], [0.0, 0.0]])
+    for layout in ("dense", "csr"):
+        layer = CompactLinear(weight, torch.zeros(3), layout=layout)
+        assert layer.nnz == 2 and layer.density == pytest.approx(1 / 3)
+    net = _random_mlp(6, [30, 40, 4], 0.2)
+    dense, csr = compress(net, layout="dense"), compress(net, layout="csr")
+    assert (
+        dense.nnz == csr.nnz == sum(int(layer.values.numel()) for layer in csr.layers)
+    )
+    assert dense.nnz <= sum(int(layer.mask.sum()) for layer in net.masked_layers)
 
 
 def test_neuron_without_inputs_is_folded_into_next_bias_exactly():
@@ -255,8 +418,10 @@ def test_joblib_file_size_grows_with_non_zeros_not_dense_size():
     for density in (0.2, 0.05, 0.01):
         small = compress(_random_mlp(0, sizes, density), layout="csr")
         files[density] = _file_size(small)
-    # 95 % sparse, layouts chosen by density: at most 15 % of the dense file.
-    assert _file_size(compress(_random_mlp(0, sizes, 0.05))) <= 0.15 * _file_size(dense)
+    # 95 % sparse, layouts chosen by density (timed layouts would depend on
+    # the machine): at most 15 % of the dense file.
+    small = compress(_random_mlp(0, sizes, 0.05), dense_threshold=0.15)
+    assert _file_size(small) <= 0.15 * _file_size(dense)
     # 4 bytes of value + 4 of column index per non-zero, and little else.
     assert files[0.2] / files[0.01] > 10
 
