@@ -19,6 +19,7 @@ from torch import nn
 
 from sksparse.nn import clear_optimizer_state
 from sksparse.pruning._base import clear_param_state
+from sksparse.utils import net_optimizers
 
 __all__ = ["RigL", "SET", "erdos_renyi_densities"]
 
@@ -176,11 +177,6 @@ class BaseDynamicSparsity(Callback):
         return self
 
     # -- set-up -------------------------------------------------------------------
-    def _optimizers(self, net):
-        names = getattr(net, "_optimizers", None) or ["optimizer"]
-        found = [getattr(net, f"{name}_", None) for name in names]
-        return [opt for opt in found if opt is not None]
-
     def _find_targets(self, module):
         exclude = set(self.exclude or ())
         return [
@@ -244,7 +240,7 @@ class BaseDynamicSparsity(Callback):
                 "module: give it masked layers (sksparse.nn.MaskedLinear, an "
                 "estimator with sparsity > 0) or pass sparsity=."
             )
-        for optimizer in self._optimizers(net):
+        for optimizer in net_optimizers(net):
             for target in targets:
                 clear_param_state(optimizer, target.weight, target.mask())
         self.targets_ = targets
@@ -353,7 +349,7 @@ class BaseDynamicSparsity(Callback):
     # -- drop and regrow --------------------------------------------------------
     @torch.no_grad()
     def _update(self, net, fraction):
-        optimizers = self._optimizers(net)
+        optimizers = net_optimizers(net)
         n_changed = 0
         for target in self.targets_:
             mask = target.mask()
