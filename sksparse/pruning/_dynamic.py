@@ -178,11 +178,20 @@ class BaseDynamicSparsity(Callback):
 
     # -- set-up -------------------------------------------------------------------
     def _find_targets(self, module):
-        exclude = set(self.exclude or ())
+        exclude = self.exclude or ()
+        exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+        linear = [n for n, sub in module.named_modules() if isinstance(sub, nn.Linear)]
+        unknown = sorted(exclude - set(linear))
+        if unknown:
+            # A typo would otherwise rewire the layer the user meant to keep.
+            raise ValueError(
+                f"exclude names {unknown} match no linear layer of the module; "
+                f"its linear layers are {linear}."
+            )
         return [
-            _Target(name, sub)
-            for name, sub in module.named_modules()
-            if isinstance(sub, nn.Linear) and name not in exclude
+            _Target(name, module.get_submodule(name))
+            for name in linear
+            if name not in exclude
         ]
 
     def _draw_masks(self, targets):
