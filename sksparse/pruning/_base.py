@@ -302,6 +302,15 @@ def apply_masks(module, masks, optimizers=()):
     for name, mask in masks.items():
         owner, attr = _owner(module, name)
         weight = getattr(owner, attr)
+        mask = torch.as_tensor(mask)
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"masks[{name!r}] must have the weight's shape "
+                f"{tuple(weight.shape)}, got {tuple(mask.shape)}."
+            )
+        if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+            # A 0.5 entry would scale the weight instead of keeping or removing it.
+            raise ValueError(f"masks[{name!r}] must hold only 0 and 1.")
         mask = mask.to(device=weight.device, dtype=weight.dtype)
         buffer = _mask_buffer(owner, attr)
         if attr == "weight" and callable(getattr(owner, "set_mask", None)):
