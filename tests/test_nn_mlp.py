@@ -69,3 +69,9 @@ def test_modules_are_built_from_masked_linear_layers():
     net = SparseMLP(3, (4, 4), 2)
     assert all(isinstance(m, MaskedLinear) for m in net.masked_layers)
     assert len(net.masked_layers) == 3
+
+
+@pytest.mark.parametrize("width", [2.5, "4", True])
+def test_sparse_mlp_rejects_non_integer_widths(width):
+    with pytest.raises(TypeError, match="integers"):
+        SparseMLP(16, (width,), 2)

@@ -401,3 +401,12 @@ def test_drawn_masks_rescale_the_init_to_the_sparse_fan_in(rescale):
     kept = mask.sum(dim=1, keepdim=True).expand_as(mask)[mask].float()
     expected = torch.sqrt(400 / kept) if rescale else torch.ones_like(kept)
     torch.testing.assert_close(ratio, expected)
+
+
+@pytest.mark.parametrize("Dynamic", CALLBACKS)
+def test_unknown_exclude_names_are_an_error_naming_exclude(Dynamic, data):
+    X, y = data
+    module = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 2))
+    net = _skorch_net(module, Dynamic(sparsity=0.5, exclude=["no_such_layer"]))
+    with pytest.raises(ValueError, match="exclude.*no_such_layer"):
+        net.fit(X, y)

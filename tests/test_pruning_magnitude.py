@@ -285,3 +285,15 @@ def test_every_pruner_returns_weight_shaped_masks_and_never_revives(pruner):
         assert not ((first[name] == 0) & (mask == 1)).any()
         assert (params[name][mask == 0] == 0).all()
     assert pruner.sparsity_ == pytest.approx(0.7, abs=0.01)
+
+
+def test_apply_masks_rejects_masks_that_are_not_0_1():
+    from sksparse.pruning import apply_masks
+
+    layer = nn.Linear(3, 2)
+    before = layer.weight.detach().clone()
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        apply_masks(layer, {"weight": torch.full((2, 3), 0.5)})
+    with pytest.raises(ValueError, match="shape"):
+        apply_masks(layer, {"weight": torch.ones(3, 2)})
+    assert torch.equal(layer.weight, before)  # nothing was scaled

@@ -3,7 +3,7 @@
 The mask is a persistent buffer (saved in ``state_dict``, moved by ``.to()``),
 never a ``torch.nn.utils.prune`` re-parametrisation: modules pruned that way
 cannot be deep-copied, change their state-dict keys and compound repeated
-prunes (see DESIGN.md, "Decisions already taken").
+prunes.
 """
 
 import torch

@@ -1,5 +1,7 @@
 """Feed-forward sparse networks: a layered MLP and a general DAG network."""
 
+import numbers
+
 import networkx as nx
 import torch
 from torch import nn
@@ -76,7 +78,15 @@ class SparseMLP(nn.Module):
         dropout=0.0,
     ):
         super().__init__()
-        sizes = [int(n_features), *map(int, hidden_layer_sizes), int(n_outputs)]
+        # int(2.5) would silently build a width-2 layer: ask for integers.
+        sizes = [n_features, *hidden_layer_sizes, n_outputs]
+        for size in sizes:
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+                raise TypeError(
+                    "n_features, hidden_layer_sizes and n_outputs must be "
+                    f"integers, got {size!r} in {sizes}."
+                )
+        sizes = [int(n) for n in sizes]
         if min(sizes) < 1:
             raise ValueError(f"layer sizes must be positive integers, got {sizes}.")
         n_layers = len(sizes) - 1

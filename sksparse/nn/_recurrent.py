@@ -12,7 +12,7 @@ Gates are stacked in torch's order, as row blocks of ``hidden_size`` rows:
 ``[i; f; g; o]`` for the LSTM, ``[r; z; n]`` for the GRU. A structure mask of
 shape ``(hidden_size, n_inputs)`` is tiled block-wise over the gates (one copy
 per block, never interleaved row by row), so each gate of a unit sees the same
-connections (DESIGN.md, "Recurrent masks respect PyTorch's gate layout").
+connections, whatever the gate.
 """
 
 import math

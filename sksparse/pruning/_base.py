@@ -8,7 +8,7 @@ matrices ``weight_ih*``/``weight_hh*`` of ``nn.RNN``/``nn.GRU``/``nn.LSTM``
 
 Masks are written in place: into the layer's mask buffer where it has one
 (``set_mask``), else by zeroing the weight. Never through
-``torch.nn.utils.prune`` (DESIGN.md: its modules cannot be deep-copied, change
+``torch.nn.utils.prune`` (its modules cannot be deep-copied, change
 their state-dict keys and compound repeated prunes).
 """
 
@@ -285,7 +285,7 @@ def apply_masks(module, masks, optimizers=()):
 
     A layer with a mask buffer gets it replaced in place (``set_mask`` where
     it has one), so optimizers and hooks that refer to the buffer keep
-    working (STYLE.md §4); a plain layer gets its pruned weights zeroed,
+    working; a plain layer gets its pruned weights zeroed,
     which a caller keeps at zero during training (the :class:`Pruning`
     callback re-applies the mask after every optimizer step).
 
@@ -302,6 +302,15 @@ def apply_masks(module, masks, optimizers=()):
     for name, mask in masks.items():
         owner, attr = _owner(module, name)
         weight = getattr(owner, attr)
+        mask = torch.as_tensor(mask)
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"masks[{name!r}] must have the weight's shape "
+                f"{tuple(weight.shape)}, got {tuple(mask.shape)}."
+            )
+        if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+            # A 0.5 entry would scale the weight instead of keeping or removing it.
+            raise ValueError(f"masks[{name!r}] must hold only 0 and 1.")
         mask = mask.to(device=weight.device, dtype=weight.dtype)
         buffer = _mask_buffer(owner, attr)
         if attr == "weight" and callable(getattr(owner, "set_mask", None)):
@@ -316,7 +325,7 @@ def apply_masks(module, masks, optimizers=()):
 def prunable_sparsity(module):
     """Fraction of the prunable weights of ``module`` that are zero or masked.
 
-    DESIGN.md's *sparsity*, over every weight :func:`find_prunable_weights`
+    The project's *sparsity*, over every weight :func:`find_prunable_weights`
     finds (no exclusions).
     """
     prunable = find_prunable_weights(module)

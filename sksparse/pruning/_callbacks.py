@@ -9,6 +9,7 @@ from sksparse.pruning._base import (
     reapply_masks,
 )
 from sksparse.pruning._schedules import check_schedule
+from sksparse.utils import net_optimizers
 
 __all__ = ["Pruning"]
 
@@ -88,18 +89,13 @@ class Pruning(Callback):
     def _module(self, net):
         return getattr(net, self.module)
 
-    def _optimizers(self, net):
-        names = getattr(net, "_optimizers", None) or ["optimizer"]
-        found = [getattr(net, f"{name}_", None) for name in names]
-        return [opt for opt in found if opt is not None]
-
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1
         target = self.schedule_.sparsity_at(epoch, self.pruner.amount)
         module = self._module(net)
         if target is not None:
             masks = self.pruner.compute_masks(module, target)
-            apply_masks(module, masks, self._optimizers(net))
+            apply_masks(module, masks, net_optimizers(net))
             plain = {
                 pw.name
                 for pw in find_prunable_weights(module)

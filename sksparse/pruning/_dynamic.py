@@ -19,6 +19,7 @@ from torch import nn
 
 from sksparse.nn import clear_optimizer_state
 from sksparse.pruning._base import clear_param_state
+from sksparse.utils import net_optimizers
 
 __all__ = ["RigL", "SET", "erdos_renyi_densities"]
 
@@ -176,17 +177,21 @@ class BaseDynamicSparsity(Callback):
         return self
 
     # -- set-up -------------------------------------------------------------------
-    def _optimizers(self, net):
-        names = getattr(net, "_optimizers", None) or ["optimizer"]
-        found = [getattr(net, f"{name}_", None) for name in names]
-        return [opt for opt in found if opt is not None]
-
     def _find_targets(self, module):
-        exclude = set(self.exclude or ())
+        exclude = self.exclude or ()
+        exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+        linear = [n for n, sub in module.named_modules() if isinstance(sub, nn.Linear)]
+        unknown = sorted(exclude - set(linear))
+        if unknown:
+            # A typo would otherwise rewire the layer the user meant to keep.
+            raise ValueError(
+                f"exclude names {unknown} match no linear layer of the module; "
+                f"its linear layers are {linear}."
+            )
         return [
-            _Target(name, sub)
-            for name, sub in module.named_modules()
-            if isinstance(sub, nn.Linear) and name not in exclude
+            _Target(name, module.get_submodule(name))
+            for name in linear
+            if name not in exclude
         ]
 
     def _draw_masks(self, targets):
@@ -244,7 +249,7 @@ class BaseDynamicSparsity(Callback):
                 "module: give it masked layers (sksparse.nn.MaskedLinear, an "
                 "estimator with sparsity > 0) or pass sparsity=."
             )
-        for optimizer in self._optimizers(net):
+        for optimizer in net_optimizers(net):
             for target in targets:
                 clear_param_state(optimizer, target.weight, target.mask())
         self.targets_ = targets
@@ -353,7 +358,7 @@ class BaseDynamicSparsity(Callback):
     # -- drop and regrow --------------------------------------------------------
     @torch.no_grad()
     def _update(self, net, fraction):
-        optimizers = self._optimizers(net)
+        optimizers = net_optimizers(net)
         n_changed = 0
         for target in self.targets_:
             mask = target.mask()

@@ -6,7 +6,7 @@ a group of weights with the same role (See et al. 2016): one layer's weight
 matrix, or one gate's input or recurrent matrix in an RNN. Writing masks back
 into modules is :mod:`sksparse.pruning._base`'s job.
 
-Targets are cumulative and counted against the dense size (DESIGN.md): a
+Targets are cumulative and counted against the dense size: a
 weight already pruned (mask 0, or exactly zero) counts as pruned and is never
 revived, so pruning to 0.8 and then to 0.9 ends at 0.9.
 """
