@@ -8,8 +8,11 @@ from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
+from sksparse.nn._sparse_train import CSRMLP, CSRLinear
 
 __all__ = [
+    "CSRLinear",
+    "CSRMLP",
     "CompactLinear",
     "CompressedNetwork",
     "DAGNetwork",
