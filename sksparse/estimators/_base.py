@@ -306,11 +306,31 @@ class BaseSparseNet(BaseEstimator):
                 f"[{n}, {len(y)}]"
             )
         seed = seed_from(self.random_state)
+        if warm:
+            self._update_training_params()
         if not warm:
             module = self._build_module(seed)
             self.net_ = self._net_class(module=module, **self._net_kwargs(seed))
             self._fitted_structure = self._structure()
         return self._fit_net(inputs, y, seed, warm=warm)
+
+    def _update_training_params(self):
+        """Carry changed training parameters into the net a warm start continues.
+
+        Set on the net and its optimizer's parameter groups in place: skorch's
+        ``set_params(lr=...)`` would re-initialise the optimizer and drop the
+        state that a warm start is there to keep.
+        """
+        net = self.net_
+        net.max_epochs = self.max_epochs
+        net.batch_size = self.batch_size
+        net.verbose = self.verbose
+        net.lr = self.lr
+        for group in net.optimizer_.param_groups:
+            group["lr"] = self.lr
+            group["weight_decay"] = self.weight_decay
+            if "momentum" in group:
+                group["momentum"] = self.momentum
 
     def _fit_net(self, X, y, seed, *, warm):
         """Train ``net_`` with torch's global RNG forked and seeded.

@@ -217,20 +217,20 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         # A sksparse estimator re-trains through its own warm start, so its
         # validation, label encoding and seeding apply unchanged.
         params = estimator.get_params(deep=False)
-        if "warm_start" not in params:
+        if "warm_start" not in params or "max_epochs" not in params:
             raise TypeError(
                 f"estimator {type(estimator).__name__} cannot be re-trained: it needs "
                 "a warm_start parameter (sksparse estimators) or must be a skorch "
                 "NeuralNet."
             )
-        max_epochs = net.max_epochs
-        estimator.set_params(warm_start=True)
-        net.max_epochs = self.retrain_epochs
+        estimator.set_params(warm_start=True, max_epochs=self.retrain_epochs)
         try:
             estimator.fit(X, y)
         finally:
-            net.max_epochs = max_epochs
-            estimator.set_params(warm_start=params["warm_start"])
+            estimator.set_params(
+                warm_start=params["warm_start"], max_epochs=params["max_epochs"]
+            )
+            net.max_epochs = params["max_epochs"]
 
     # -- fitted views -------------------------------------------------------
     @property
