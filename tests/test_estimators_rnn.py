@@ -224,12 +224,12 @@ def test_dense_without_sparsity():
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"cell": "transformer"}, ValueError, "cell must be one of"),
+        ({"cell": "transformer"}, ValueError, "'cell' parameter"),
         ({"hidden_size": 0}, ValueError, "hidden_size"),
         ({"sparsity": 1.0}, ValueError, "sparsity"),
         ({"input_type": "bytes"}, ValueError, "input_type"),
         ({"prior_params": [1]}, TypeError, "prior_params"),
-        ({"prior": 3}, TypeError, "prior must be"),
+        ({"prior": 3}, TypeError, "'prior' parameter"),
         ({"early_stopping": "yes"}, TypeError, "early_stopping"),
         ({"prior": "no_such_graph", "sparsity": 0.5}, ValueError, "no_such_graph"),
     ],

@@ -1,23 +1,20 @@
 """A small sparse convolutional network as a scikit-learn classifier."""
 
 import math
-import numbers
+from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from sksparse.estimators._base import (
-    BaseSparseNet,
-    check_fraction,
-    check_positive_int,
-    predict_module,
-    seed_from,
+from sksparse.estimators._base import BaseSparseNet, SparseClassifierMixin
+from sksparse.estimators._mlp import (
+    PRIOR_CONSTRAINTS,
+    check_prior_params,
+    check_X_array,
 )
 from sksparse.graphs import prior_masks
 from sksparse.nn import SparseCNN
@@ -43,7 +40,7 @@ def infer_input_shape(n_features):
 
 
 def _int_tuple(value, name, *, allow_empty=False):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if isinstance(value, Integral) and not isinstance(value, bool):
         value = (value,)
     try:
         value = tuple(value)
@@ -54,11 +51,12 @@ def _int_tuple(value, name, *, allow_empty=False):
     if not value and not allow_empty:
         raise ValueError(f"{name} must not be empty.")
     for v in value:
-        check_positive_int(v, name)
+        if isinstance(v, bool) or not isinstance(v, Integral) or v < 1:
+            raise ValueError(f"{name} must hold positive ints, got {value!r}.")
     return value
 
 
-class SparseCNNClassifier(ClassifierMixin, BaseSparseNet):
+class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet):
     """Small convolutional classifier with sparse, prior-drawn connections.
 
     ``len(channels)`` blocks of masked 3x3 convolution, activation and 2x2
@@ -138,6 +136,18 @@ class SparseCNNClassifier(ClassifierMixin, BaseSparseNet):
     True
     """
 
+    _parameter_constraints = {
+        **BaseSparseNet._parameter_constraints,
+        **PRIOR_CONSTRAINTS,
+        "channels": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "input_shape": ["array-like", None],
+        "activation": [str, type],
+    }
     _criterion = nn.CrossEntropyLoss
     _net_class = NeuralNetClassifier
 
@@ -186,24 +196,29 @@ class SparseCNNClassifier(ClassifierMixin, BaseSparseNet):
         self.callbacks = callbacks
         self.warm_start = warm_start
 
-    # -- validation -------------------------------------------------------------
-    def _validate_structure(self):
+    # -- checks -----------------------------------------------------------------
+    def _check_params(self):
+        check_prior_params(self)
+        self._structure_sizes()
+
+    def _structure_sizes(self):
         channels = _int_tuple(self.channels, "channels")
         hidden = _int_tuple(
             self.hidden_layer_sizes, "hidden_layer_sizes", allow_empty=True
         )
-        check_positive_int(self.kernel_size, "kernel_size")
-        check_fraction(self.sparsity, "sparsity")
-        if self.mapping not in ("neuron", "relational"):
-            raise ValueError(
-                f"mapping must be 'neuron' or 'relational', got {self.mapping!r}."
-            )
-        if self.prior_params is not None and not isinstance(self.prior_params, dict):
-            raise TypeError(
-                "prior_params must be a dict of the prior's parameters, "
-                f"got {type(self.prior_params).__name__}."
-            )
         return channels, hidden
+
+    def _check_X(self, X, *, reset):
+        X, image_shape = self._resolve_input_shape(X)
+        X = check_X_array(self, X, reset=reset)
+        if reset:
+            self.input_shape_ = self._input_shape(self.n_features_in_, image_shape)
+        elif image_shape is not None and tuple(image_shape) != self.input_shape_:
+            raise ValueError(
+                f"X holds images of shape {tuple(image_shape)}, but "
+                f"{type(self).__name__} was fitted on {self.input_shape_}."
+            )
+        return X
 
     def _resolve_input_shape(self, X):
         """Flatten image-shaped ``X`` and decide the image shape."""
@@ -241,7 +256,9 @@ class SparseCNNClassifier(ClassifierMixin, BaseSparseNet):
         )
         return [torch.as_tensor(np.asarray(m, dtype=np.float32)) for m in masks]
 
-    def _build_module(self, input_shape, n_outputs, seed, channels, hidden):
+    def _build_module(self, seed):
+        channels, hidden = self._structure_sizes()
+        input_shape, n_outputs = self.input_shape_, len(self.classes_)
         rng = np.random.default_rng(seed)
         conv_seed, head_seed, torch_seed = (int(s) for s in rng.integers(2**31, size=3))
         conv_masks = [None] * len(channels)
@@ -262,76 +279,6 @@ class SparseCNNClassifier(ClassifierMixin, BaseSparseNet):
                 head_masks=head_masks,
                 activation=self.activation,
             )
-
-    # -- fitting ----------------------------------------------------------------
-    def fit(self, X, y):
-        """Draw the structure, then train the network on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
-            Images, flat or image-shaped (``(n, H, W)`` is read as grey).
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
-        warm = self.warm_start and hasattr(self, "net_")
-        X, image_shape = self._resolve_input_shape(X)
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
-        check_classification_targets(y)
-        device = self._validate_common()
-        channels, hidden = self._validate_structure()
-        if warm:
-            if not np.isin(y, self.classes_).all():
-                raise ValueError("y has classes unseen in the first fit (warm_start).")
-        else:
-            self.classes_ = np.unique(y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    "SparseCNNClassifier needs samples of at least 2 classes in y, "
-                    f"got 1 class: {self.classes_[0]!r}."
-                )
-            self.input_shape_ = self._input_shape(self.n_features_in_, image_shape)
-        y = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
-        seed = seed_from(self.random_state)
-        if not warm:
-            module = self._build_module(
-                self.input_shape_, len(self.classes_), seed, channels, hidden
-            )
-            self.net_ = self._make_net(module, device)
-            self.net_.initialize()
-        return self._fit_net(X, y, seed, warm=warm)
-
-    def _predict_raw(self, X):
-        check_is_fitted(self, "net_")
-        X, _ = self._resolve_input_shape(X)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return predict_module(self.module_, X, device=self.net_.device)
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the network's outputs)."""
-        return torch.softmax(torch.as_tensor(self._predict_raw(X)), dim=1).numpy()
-
-    def predict_log_proba(self, X):
-        logits = torch.as_tensor(self._predict_raw(X))
-        return torch.log_softmax(logits, dim=1).numpy()
-
-    def decision_function(self, X):
-        """The network's raw outputs (logits); for two classes, their difference.
-
-        As scikit-learn's convention asks, a binary problem gets one score per
-        sample, positive for ``classes_[1]``.
-        """
-        raw = self._predict_raw(X).astype(np.float64)
-        if raw.shape[1] == 2:
-            return raw[:, 1] - raw[:, 0]
-        return raw
-
-    def predict(self, X):
-        raw = self._predict_raw(X)
-        return self.classes_[np.argmax(raw, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

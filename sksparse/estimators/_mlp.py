@@ -1,30 +1,54 @@
 """Sparse multi-layer perceptrons as scikit-learn classifiers and regressors."""
 
+from numbers import Integral, Real
+
 import networkx as nx
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_array, validate_data
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from torch import nn
 
 from sksparse.estimators._base import (
     BaseSparseNet,
-    check_fraction,
-    check_positive_int,
-    predict_module,
-    seed_from,
+    SparseClassifierMixin,
+    check_float32_range,
 )
-from sksparse.graphs import prior_masks, to_layered_dag
+from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
 from sksparse.nn import DAGNetwork, SparseMLP
 from sksparse.pruning import Gradual, MagnitudePruner, Pruning
-from sksparse.pruning._schedules import check_schedule
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
 
 MAPPINGS = ("neuron", "relational")
+
+#: Constraints of the structure parameters the MLP, CNN and RNN share.
+PRIOR_CONSTRAINTS = {
+    "sparsity": [Interval(Real, 0, 1, closed="left")],
+    "prior": [None, StrOptions(set(PRIORS)), nx.Graph, callable],
+    "prior_params": [dict, None],
+    "mapping": [StrOptions(set(MAPPINGS))],
+}
+
+
+def check_prior_params(estimator):
+    """``prior_params`` configure a prior: refuse them without one."""
+    if estimator.prior is None and estimator.prior_params:
+        raise ValueError(
+            "prior_params were given with prior=None; name a prior "
+            "(e.g. prior='watts_strogatz') or drop prior_params."
+        )
+
+
+def check_X_array(estimator, X, *, reset):
+    """``X`` as float32 after checking it fits float32's range."""
+    X = validate_data(estimator, X, reset=reset, dtype=[np.float32, np.float64])
+    if X.dtype != np.float32:
+        check_float32_range(X, "X")
+        X = X.astype(np.float32)
+    return X
 
 
 class BaseSparseMLP(BaseSparseNet):
@@ -71,39 +95,42 @@ class BaseSparseMLP(BaseSparseNet):
         self.warm_start = warm_start
         self.sparsity_schedule = sparsity_schedule
 
-    # -- validation ---------------------------------------------------------
+    _parameter_constraints = {
+        **BaseSparseNet._parameter_constraints,
+        **PRIOR_CONSTRAINTS,
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "activation": [str, type],
+        "sparsity_schedule": [
+            None,
+            StrOptions({"gradual", "iterative", "one-shot"}),
+            HasMethods("targets"),
+        ],
+    }
+
+    # -- checks -------------------------------------------------------------
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
-        if isinstance(sizes, (int, np.integer)):
+        if isinstance(sizes, Integral):
             sizes = (sizes,)
-        try:
-            sizes = tuple(sizes)
-        except TypeError:
-            raise TypeError(
-                "hidden_layer_sizes must be a sequence of ints, "
-                f"got {type(self.hidden_layer_sizes).__name__}."
-            ) from None
+        sizes = tuple(sizes)
         for size in sizes:
-            check_positive_int(size, "hidden_layer_sizes")
+            if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
+                raise ValueError(
+                    "hidden_layer_sizes must hold positive ints, got "
+                    f"{self.hidden_layer_sizes!r}."
+                )
         return sizes
 
-    def _validate_structure(self):
-        check_fraction(self.sparsity, "sparsity")
-        if self.sparsity_schedule is not None:
-            check_schedule(self.sparsity_schedule, "sparsity_schedule")
-            if self.prior is not None:
-                raise ValueError(
-                    "prior must be None with a sparsity_schedule: the network "
-                    "starts dense and magnitude pruning finds its structure."
-                )
-        if self.mapping not in MAPPINGS:
+    def _check_params(self):
+        self._hidden_sizes()
+        check_prior_params(self)
+        if self.sparsity_schedule is not None and self.prior is not None:
             raise ValueError(
-                f"mapping must be one of {MAPPINGS}, got {self.mapping!r}."
-            )
-        if self.prior_params is not None and not isinstance(self.prior_params, dict):
-            raise TypeError(
-                "prior_params must be a dict of the prior's parameters, "
-                f"got {type(self.prior_params).__name__}."
+                "prior must be None with a sparsity_schedule: the network "
+                "starts dense and magnitude pruning finds its structure."
             )
         if isinstance(self.prior, nx.Graph) and self.mapping == "neuron":
             if self.sparsity != 0:
@@ -111,6 +138,9 @@ class BaseSparseMLP(BaseSparseNet):
                     "sparsity must be 0 when prior is a graph with mapping='neuron': "
                     "the graph's edges are the network's connections."
                 )
+
+    def _check_X(self, X, *, reset):
+        return check_X_array(self, X, reset=reset)
 
     def _callbacks(self):
         callbacks = super()._callbacks()
@@ -125,8 +155,9 @@ class BaseSparseMLP(BaseSparseNet):
         return callbacks
 
     # -- building -----------------------------------------------------------
-    def _build_module(self, n_features, n_outputs, seed):
+    def _build_module(self, seed):
         hidden = self._hidden_sizes()
+        n_features, n_outputs = self.n_features_in_, self._n_network_outputs()
         if isinstance(self.prior, nx.Graph) and self.mapping == "neuron":
             # The graph *is* the hidden structure: its nodes are the neurons.
             graph = self.prior
@@ -155,22 +186,6 @@ class BaseSparseMLP(BaseSparseNet):
                 n_features, hidden, n_outputs, masks=masks, activation=self.activation
             )
 
-    def _fit(self, X, y, n_outputs):
-        device = self._validate_common()
-        self._validate_structure()
-        warm = self.warm_start and hasattr(self, "net_")
-        seed = seed_from(self.random_state)
-        if not warm:
-            module = self._build_module(self.n_features_in_, n_outputs, seed)
-            self.net_ = self._make_net(module, device)
-            self.net_.initialize()
-        return self._fit_net(X, y, seed, warm=warm)
-
-    def _predict_raw(self, X):
-        check_is_fitted(self, "net_")
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return predict_module(self.module_, X, device=self.net_.device)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -178,7 +193,7 @@ class BaseSparseMLP(BaseSparseNet):
         return tags
 
 
-class SparseMLPClassifier(ClassifierMixin, BaseSparseMLP):
+class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP):
     """Multi-layer perceptron classifier with a sparse, prior-drawn structure.
 
     Parameters
@@ -267,59 +282,8 @@ class SparseMLPClassifier(ClassifierMixin, BaseSparseMLP):
     _criterion = nn.CrossEntropyLoss
     _net_class = NeuralNetClassifier
 
-    def fit(self, X, y):
-        """Draw the structure, then train the network on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
-        warm = self.warm_start and hasattr(self, "net_")
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
-        check_classification_targets(y)
-        if warm:
-            if not np.isin(y, self.classes_).all():
-                raise ValueError("y has classes unseen in the first fit (warm_start).")
-        else:
-            self.classes_ = np.unique(y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    "SparseMLPClassifier needs samples of at least 2 classes in y, "
-                    f"got 1 class: {self.classes_[0]!r}."
-                )
-        y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
-        return self._fit(X, y_encoded, len(self.classes_))
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the network's outputs)."""
-        return np.exp(self.predict_log_proba(X))
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities."""
-        # float64 softmax, so probabilities of confident predictions stay
-        # distinct and agree in rank with decision_function.
-        logits = torch.as_tensor(self._predict_raw(X), dtype=torch.float64)
-        return torch.log_softmax(logits, dim=1).numpy()
-
-    def decision_function(self, X):
-        """The network's raw outputs (logits); for two classes, their difference.
-
-        As scikit-learn's convention asks, a binary problem gets one score per
-        sample, positive for ``classes_[1]``.
-        """
-        raw = self._predict_raw(X).astype(np.float64)
-        if raw.shape[1] == 2:
-            return raw[:, 1] - raw[:, 0]
-        return raw
-
-    def predict(self, X):
-        raw = self._predict_raw(X)
-        return self.classes_[np.argmax(raw, axis=1)]
+    def _n_network_outputs(self):
+        return len(self.classes_)
 
 
 class SparseMLPRegressor(RegressorMixin, BaseSparseMLP):
@@ -353,40 +317,32 @@ class SparseMLPRegressor(RegressorMixin, BaseSparseMLP):
     _criterion = nn.MSELoss
     _net_class = NeuralNetRegressor
 
-    def fit(self, X, y):
-        """Draw the structure, then train the network on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-
-        Returns
-        -------
-        self
-        """
-        warm = self.warm_start and hasattr(self, "net_")
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            dtype=np.float32,
-            multi_output=True,
-            y_numeric=True,
-            reset=not warm,
+    def _check_y(self, y, *, reset):
+        y = check_array(
+            y, ensure_2d=False, dtype=[np.float64, np.float32], input_name="y"
         )
-        y = np.asarray(y, dtype=np.float32)
-        self._y_1d = y.ndim == 1
-        y = y.reshape(len(y), -1)
-        if warm and y.shape[1] != self.n_outputs_:
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}.")
+        check_float32_range(y, "y")
+        y = y.astype(np.float32)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
             raise ValueError(
-                f"y has {y.shape[1]} outputs, the fitted net has {self.n_outputs_}."
+                f"y has {n_outputs} outputs, the fitted net has {self.n_outputs_}."
             )
-        self.n_outputs_ = y.shape[1]
-        return self._fit(X, y, self.n_outputs_)
+        return y.reshape(len(y), -1)
+
+    def _n_network_outputs(self):
+        return self.n_outputs_
 
     def predict(self, X):
-        out = self._predict_raw(X).astype(np.float64)
+        """Predicted targets, shaped as ``y`` was in ``fit``."""
+        # The net computes in float32; scikit-learn's regressors return
+        # float64 (its checks demand it), a cast of the outputs only.
+        out = self._forward(X).astype(np.float64)
         return out.ravel() if self._y_1d else out
 
     def __sklearn_tags__(self):

@@ -2,14 +2,16 @@
 
 import contextlib
 import copy
+from numbers import Integral
 
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
-from sksparse.estimators._base import check_positive_int
 from sksparse.pruning import MagnitudePruner
 from sksparse.pruning._base import (
     apply_masks,
@@ -18,6 +20,7 @@ from sksparse.pruning._base import (
     reapply_masks,
 )
 from sksparse.pruning._schedules import check_schedule
+from sksparse.utils import net_optimizers
 
 __all__ = ["PrunedEstimator"]
 
@@ -30,12 +33,6 @@ def _estimator_has(attr):
         return hasattr(estimator, attr)
 
     return check
-
-
-def _optimizers(net):
-    names = getattr(net, "_optimizers", None) or ["optimizer"]
-    found = [getattr(net, f"{name}_", None) for name in names]
-    return [opt for opt in found if opt is not None]
 
 
 @contextlib.contextmanager
@@ -51,7 +48,7 @@ def _keep_pruned_at_zero(net, module, masks):
         opt.register_step_post_hook(
             lambda *args, **kwargs: reapply_masks(module, masks)
         )
-        for opt in _optimizers(net)
+        for opt in net_optimizers(net)
     ]
     try:
         yield
@@ -138,24 +135,30 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         self.schedule = schedule
         self.prefit = prefit
 
-    def _validate_params(self):
-        if not hasattr(self.estimator, "fit"):
-            raise TypeError(
-                "estimator must be a sksparse estimator or a skorch NeuralNet, got "
-                f"{type(self.estimator).__name__}."
-            )
-        if self.pruner is not None and not callable(
-            getattr(self.pruner, "compute_masks", None)
-        ):
-            raise TypeError(
-                "pruner must be None or a pruner with compute_masks(module, amount) "
-                f"(MagnitudePruner, RandomPruner), got {type(self.pruner).__name__}."
-            )
-        check_positive_int(self.retrain_epochs, "retrain_epochs", allow_zero=True)
-        if not isinstance(self.prefit, bool):
-            raise TypeError(f"prefit must be a bool, got {type(self.prefit).__name__}.")
-        return check_schedule(self.schedule)
+    _parameter_constraints = {
+        "estimator": [HasMethods("fit")],
+        "pruner": [None, HasMethods("compute_masks")],
+        "retrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "schedule": [
+            None,
+            StrOptions({"one-shot", "iterative", "gradual"}),
+            HasMethods("targets"),
+        ],
+        "prefit": ["boolean"],
+    }
 
+    def _check_prefit(self):
+        """A prefit estimator must be fitted, as ``SelectFromModel`` says."""
+        try:
+            check_is_fitted(self.estimator)
+        except NotFittedError as exc:
+            raise NotFittedError(
+                "When `prefit=True`, `estimator` is expected to be a fitted "
+                "estimator; cloning (as cross-validation and searches do) "
+                "drops its fit. Use prefit=False there, so each fold fits it."
+            ) from exc
+
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Fit ``estimator``, then prune and re-train it on the schedule.
 
@@ -168,10 +171,10 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        schedule = self._validate_params()
+        schedule = check_schedule(self.schedule)
         pruner = MagnitudePruner() if self.pruner is None else clone(self.pruner)
         if self.prefit:
-            check_is_fitted(self.estimator)
+            self._check_prefit()
             estimator = copy.deepcopy(self.estimator)
         else:
             estimator = clone(self.estimator).fit(X, y)
@@ -181,7 +184,7 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         masks = {}
         for target in schedule.targets(pruner.amount):
             masks = pruner.compute_masks(module, target)
-            apply_masks(module, masks, _optimizers(net))
+            apply_masks(module, masks, net_optimizers(net))
             if self.retrain_epochs:
                 plain = {
                     pw.name
@@ -214,20 +217,20 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         # A sksparse estimator re-trains through its own warm start, so its
         # validation, label encoding and seeding apply unchanged.
         params = estimator.get_params(deep=False)
-        if "warm_start" not in params:
+        if "warm_start" not in params or "max_epochs" not in params:
             raise TypeError(
                 f"estimator {type(estimator).__name__} cannot be re-trained: it needs "
                 "a warm_start parameter (sksparse estimators) or must be a skorch "
                 "NeuralNet."
             )
-        max_epochs = net.max_epochs
-        estimator.set_params(warm_start=True)
-        net.max_epochs = self.retrain_epochs
+        estimator.set_params(warm_start=True, max_epochs=self.retrain_epochs)
         try:
             estimator.fit(X, y)
         finally:
-            net.max_epochs = max_epochs
-            estimator.set_params(warm_start=params["warm_start"])
+            estimator.set_params(
+                warm_start=params["warm_start"], max_epochs=params["max_epochs"]
+            )
+            net.max_epochs = params["max_epochs"]
 
     # -- fitted views -------------------------------------------------------
     @property

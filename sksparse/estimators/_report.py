@@ -6,27 +6,23 @@ import time
 import joblib
 import numpy as np
 import torch
-from torch import nn
 
 from sksparse.nn import CompressedNetwork, compress
 from sksparse.nn._compact import linear_stats
+from sksparse.utils import find_module
 
 __all__ = ["compression_report"]
 
 
 def _module_of(obj):
-    """The torch module of an estimator, a skorch net or a module itself."""
-    if isinstance(obj, nn.Module):
-        return obj
-    net = getattr(obj, "net_", obj)
-    module = getattr(net, "module_", None)
-    if isinstance(module, nn.Module):
-        return module
-    raise TypeError(
-        "compression_report takes a fitted sksparse estimator, a fitted skorch "
-        f"net or a torch.nn.Module; got {type(obj).__name__}"
-        + (" (is it fitted?)." if hasattr(obj, "get_params") else ".")
-    )
+    """The torch module of whatever model holds one (see ``find_module``)."""
+    try:
+        return find_module(obj)
+    except TypeError as exc:
+        raise TypeError(
+            "compression_report takes a fitted sksparse estimator, search, "
+            f"pipeline, skorch net or a torch.nn.Module; {exc}"
+        ) from None
 
 
 def _pickled_bytes(module):

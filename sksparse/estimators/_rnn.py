@@ -5,18 +5,14 @@ of vanilla RNN, GRU and LSTM cells from random graphs of network theory; this
 is their experiment as a scikit-learn classifier on skorch.
 """
 
+from numbers import Integral, Real
+
 import networkx as nx
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_consistent_length,
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
@@ -24,85 +20,17 @@ from torch import nn
 
 from sksparse.estimators._base import (
     BaseSparseNet,
-    check_fraction,
-    check_positive_int,
-    resolve_optimizer,
-    seed_from,
+    SparseClassifierMixin,
+    check_float32_range,
 )
-from sksparse.graphs import make_prior, prior_masks
-from sksparse.nn import MaskedGRU, MaskedLSTM, MaskedRNN
+from sksparse.estimators._mlp import check_prior_params
+from sksparse.graphs import PRIORS, make_prior, prior_masks
+from sksparse.nn import RecurrentSequenceNet
+from sksparse.nn._sequence import CELLS
 
 __all__ = ["GraphPriorRNNClassifier"]
 
-CELLS = {"rnn": MaskedRNN, "gru": MaskedGRU, "lstm": MaskedLSTM}
 INPUT_TYPES = ("auto", "tokens", "values")
-
-
-class RecurrentSequenceNet(nn.Module):
-    """Masked recurrent layers, then a linear read-out of the last real step.
-
-    Parameters
-    ----------
-    cell : {"rnn", "gru", "lstm"}
-    input_size, hidden_size, n_classes, num_layers : int
-    ih_masks, hh_masks : list of array-like or None
-        Unit-level or gate-level masks, as the masked layers take them.
-
-    Notes
-    -----
-    Sequences are padded at their end; the output read is the one at
-    ``lengths - 1``. The layers are unidirectional, so padding after a
-    sequence never reaches that output, and the whole padded batch runs
-    through one fused-kernel call (cheaper than packing for short sequences).
-    """
-
-    def __init__(
-        self,
-        cell,
-        input_size,
-        hidden_size,
-        n_classes,
-        num_layers=1,
-        ih_masks=None,
-        hh_masks=None,
-    ):
-        super().__init__()
-        self.rnn = CELLS[cell](
-            input_size,
-            hidden_size,
-            num_layers,
-            batch_first=True,
-            ih_masks=ih_masks,
-            hh_masks=hh_masks,
-        )
-        self.head = nn.Linear(hidden_size, n_classes)
-
-    def forward(self, X, lengths):
-        out, _ = self.rnn(X)
-        last = (lengths.to(out.device).long() - 1).clamp(min=0)
-        return self.head(out[torch.arange(len(out), device=out.device), last])
-
-    def to_graph(self, *, weights=False):
-        """The recurrent layers' graph (see the masked layers' ``to_graph``),
-        plus one ``kind="output"`` node per class, read densely from the last
-        hidden layer."""
-        graph = self.rnn.to_graph(weights=weights)
-        hidden = [
-            v for v, d in graph.nodes(data=True) if d["layer"] == self.rnn.num_layers
-        ]
-        first = graph.number_of_nodes()
-        layer = self.rnn.num_layers + 1
-        head = self.head.weight.detach().cpu().numpy()
-        for i in range(head.shape[0]):
-            graph.add_node(first + i, layer=layer, index=i, kind="output")
-            for j, source in enumerate(hidden):
-                if head[i, j] == 0:
-                    continue
-                attrs = {"kind": "feedforward"}
-                if weights:
-                    attrs["weight"] = float(head[i, j])
-                graph.add_edge(source, first + i, **attrs)
-        return graph
 
 
 def recurrent_prior_masks(
@@ -189,7 +117,11 @@ def _is_sequence_list(X):
     return len(lengths) > 1 and None not in lengths
 
 
-class GraphPriorRNNClassifier(ClassifierMixin, BaseSparseNet):
+def _silent(*args):
+    """EarlyStopping's message sink: a module-level function, so it pickles."""
+
+
+class GraphPriorRNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet):
     """Recurrent sequence classifier whose hidden structure a random graph draws.
 
     Parameters
@@ -299,6 +231,20 @@ default="adam"
     ('BEPSTVX', 0.5)
     """
 
+    _parameter_constraints = {
+        **BaseSparseNet._parameter_constraints,
+        "cell": [StrOptions(set(CELLS))],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "prior": [None, StrOptions(set(PRIORS)), nx.Graph, callable],
+        "prior_params": [dict, None],
+        "sparsity": [Interval(Real, 0, 1, closed="left")],
+        "num_layers": [Interval(Integral, 1, None, closed="left")],
+        "input_type": [StrOptions(set(INPUT_TYPES))],
+        "padding_value": "no_validation",
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    }
     _criterion = nn.CrossEntropyLoss
     _net_class = NeuralNetClassifier
 
@@ -351,37 +297,13 @@ default="adam"
         self.callbacks = callbacks
         self.warm_start = warm_start
 
-    # -- validation ---------------------------------------------------------
-    def _validate_params(self):
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {sorted(CELLS)}, got {self.cell!r}.")
-        check_positive_int(self.hidden_size, "hidden_size")
-        check_positive_int(self.num_layers, "num_layers")
-        check_positive_int(self.n_iter_no_change, "n_iter_no_change")
-        check_fraction(self.sparsity, "sparsity")
-        check_fraction(self.validation_fraction, "validation_fraction", low=1e-12)
-        if self.input_type not in INPUT_TYPES:
-            raise ValueError(
-                f"input_type must be one of {INPUT_TYPES}, got {self.input_type!r}."
-            )
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            kind = type(self.early_stopping).__name__
-            raise TypeError(f"early_stopping must be a bool, got {kind}.")
-        if self.prior_params is not None and not isinstance(self.prior_params, dict):
-            raise TypeError(
-                "prior_params must be a dict of the prior's parameters, "
-                f"got {type(self.prior_params).__name__}."
-            )
-        if not (
-            self.prior is None
-            or isinstance(self.prior, (str, nx.Graph))
-            or callable(self.prior)
-        ):
-            raise TypeError(
-                "prior must be None, a prior's name, a networkx.Graph or a callable, "
-                f"got {type(self.prior).__name__}."
-            )
-        return self._validate_common()
+    # -- checks -------------------------------------------------------------
+    def _check_params(self):
+        check_prior_params(self)
+
+    def _check_X(self, X, *, reset):
+        values, lengths = self._sequences(X, reset=reset)
+        return {"X": values, "lengths": lengths}
 
     # -- sequences ----------------------------------------------------------
     def _sequences(self, X, *, reset):
@@ -439,6 +361,7 @@ default="adam"
         return "tokens" if dtype.kind in "biuUS" and ndim == 2 else "values"
 
     def _check_values(self, values, *, reset):
+        check_float32_range(values, "X")
         values = np.asarray(values, dtype=np.float32)
         if reset:
             self.input_size_ = values.shape[2]
@@ -507,7 +430,8 @@ default="adam"
         return self._check_values(values, reset=reset), lengths
 
     # -- building -----------------------------------------------------------
-    def _build_module(self, n_classes, seed):
+    def _build_module(self, seed):
+        n_classes = len(self.classes_)
         ih_masks = hh_masks = None
         if self.sparsity > 0 or isinstance(self.prior, nx.Graph):
             ih_masks, hh_masks = recurrent_prior_masks(
@@ -537,114 +461,24 @@ default="adam"
                 hh_masks=hh_masks,
             )
 
-    def _make_net(self, module, device, seed):
-        callbacks = self._callbacks()
-        train_split = None
+    def _net_kwargs(self, seed):
+        kwargs = super()._net_kwargs(seed)
         if self.early_stopping:
-            train_split = ValidSplit(
+            kwargs["train_split"] = ValidSplit(
                 self.validation_fraction, stratified=True, random_state=seed
             )
-            callbacks.append(
+            kwargs["callbacks"].append(
                 (
                     "early_stopping",
                     EarlyStopping(
                         monitor="valid_loss",
                         patience=self.n_iter_no_change,
                         load_best=True,
-                        sink=lambda *args: None,
+                        sink=_silent,
                     ),
                 )
             )
-        return NeuralNetClassifier(
-            module=module,
-            criterion=self._criterion,
-            optimizer=resolve_optimizer(self.optimizer),
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            train_split=train_split,
-            iterator_train__shuffle=True,
-            callbacks=callbacks,
-            device=device,
-            verbose=self.verbose,
-            **self._optimizer_kwargs(),
-        )
-
-    # -- fit / predict --------------------------------------------------------
-    def fit(self, X, y):
-        """Draw the structure, then train the network on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_steps) or \
-(n_samples, n_steps, n_features), or list of sequences
-            Padded token or value sequences, or a list of variable-length
-            sequences (strings are sequences of characters).
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
-        device = self._validate_params()
-        warm = self.warm_start and hasattr(self, "net_")
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                "is None."
-            )
-        values, lengths = self._sequences(X, reset=not warm)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(values, y)
-        check_classification_targets(y)
-        if warm:
-            if not np.isin(y, self.classes_).all():
-                raise ValueError("y has classes unseen in the first fit (warm_start).")
-        else:
-            self.classes_ = np.unique(y)
-            if len(self.classes_) < 2:
-                raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes in y, "
-                    f"got 1 class: {self.classes_[0]!r}."
-                )
-        y_encoded = LabelEncoder().fit(self.classes_).transform(y).astype(np.int64)
-        seed = seed_from(self.random_state)
-        if not warm:
-            module = self._build_module(len(self.classes_), seed)
-            self.net_ = self._make_net(module, device, seed)
-            self.net_.initialize()
-        inputs = {"X": values, "lengths": lengths}
-        return self._fit_net(inputs, y_encoded, seed, warm=warm)
-
-    def _logits(self, X):
-        check_is_fitted(self, "net_")
-        values, lengths = self._sequences(X, reset=False)
-        inputs = {"X": values, "lengths": lengths}
-        return self.net_.forward(inputs, training=False).detach().cpu()
-
-    def decision_function(self, X):
-        """Confidence scores: the logits, one column per class.
-
-        For two classes, scikit-learn's convention: one column, the log-odds
-        ``logit_1 - logit_0`` of the second class (positive predicts it).
-        """
-        logits = self._logits(X).numpy()
-        if logits.shape[1] == 2:
-            return logits[:, 1] - logits[:, 0]
-        return logits
-
-    def predict_proba(self, X):
-        """Class probabilities (softmax of the logits)."""
-        return torch.softmax(self._logits(X), dim=1).numpy()
-
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`."""
-        return torch.log_softmax(self._logits(X), dim=1).numpy()
-
-    def predict(self, X):
-        """The most probable class of each sequence."""
-        logits = self._logits(X).numpy()
-        return self.classes_[np.argmax(logits, axis=1)]
+        return kwargs
 
     # -- fitted views -----------------------------------------------------------
     @property

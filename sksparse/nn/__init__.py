@@ -8,6 +8,7 @@ from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
+from sksparse.nn._sequence import RecurrentSequenceNet
 from sksparse.nn._sparse_train import CSRMLP, CSRLinear
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "MaskedLSTM",
     "MaskedLinear",
     "MaskedRNN",
+    "RecurrentSequenceNet",
     "SparseCNN",
     "SparseMLP",
     "clear_optimizer_state",
