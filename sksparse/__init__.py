@@ -1,12 +1,13 @@
 """sksparse: sparse neural networks as first-class scikit-learn estimators.
 
 The estimators are imported lazily (PEP 562), so that ``import sksparse.nn`` and
-``import sksparse.graphs`` stay free of scikit-learn and skorch, as the layering
-in ``STYLE.md`` requires.
+``import sksparse.graphs`` stay free of scikit-learn and skorch: those floors
+sit below the estimators (see the developer guide's architecture page).
 """
 
 import importlib
 
+# The one version source: pyproject.toml reads it (`dynamic = ["version"]`).
 __version__ = "0.1.0.dev0"
 
 _LAZY = {

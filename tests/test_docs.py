@@ -1,16 +1,16 @@
 """The documentation's sources: what Sphinx would not catch, caught fast.
 
 ``make docs`` builds the site with every warning an error; these checks run
-with the test suite, without Sphinx: the docstring examples of the modules the
-docs are built around, the gallery's layout, the user guide's code and
-cross-references.
+with the test suite, without Sphinx: every docstring example of the package,
+the gallery's layout, the user guide's code and cross-references. (That every
+public name is in the API reference: tests/test_public_api.py.)
 """
 
 import ast
 import doctest
 import importlib
+import pkgutil
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,22 +19,91 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 
-sys.path.insert(0, str(DOCS / "_ext"))
 
-from api_reference import public_names  # noqa: E402
+def _modules():
+    """Every module of the package, by name (``__main__`` would run the CLI)."""
+    import sksparse
+
+    names = ["sksparse"]
+    for info in pkgutil.walk_packages(sksparse.__path__, "sksparse."):
+        if not info.name.endswith("__main__"):
+            names.append(info.name)
+    return sorted(names)
+
+
+def _has_examples(module):
+    return ">>>" in Path(module.__file__).read_text()
+
+
+def _docstring_examples():
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    examples = []
+    for name in _modules():
+        module = importlib.import_module(name)
+        if not _has_examples(module):
+            continue
+        for test in finder.find(module):
+            # A package re-exports its modules' objects: run each once, where
+            # it is defined.
+            if test.examples and (test.name + ".").startswith(name + "."):
+                examples.append(test)
+    return sorted(examples, key=lambda test: test.name)
+
+
+# Examples that fail today, each with what it does wrong: reported in the
+# summary (-ra) as xfail, never skipped, and an XPASS there once one is fixed.
+KNOWN_FAILURES = {
+    "sksparse.estimators._mlp.SparseMLPClassifier": (
+        "scores 0.896 on digits with max_epochs=20, below the 0.9 it asserts"
+    ),
+}
 
 
 @pytest.mark.parametrize(
-    "module", ["sksparse.experiments", "sksparse.plotting", "sksparse.cli"]
+    "test",
+    [
+        pytest.param(
+            test,
+            id=test.name,
+            marks=[pytest.mark.xfail(reason=KNOWN_FAILURES[test.name])]
+            if test.name in KNOWN_FAILURES
+            else [],
+        )
+        for test in _docstring_examples()
+    ],
 )
-def test_docstring_examples_run(module):
+def test_docstring_examples_run(test):
     import matplotlib
 
     matplotlib.use("Agg")
-    result = doctest.testmod(
-        importlib.import_module(module), optionflags=doctest.ELLIPSIS
+    import matplotlib.pyplot as plt
+
+    runner = doctest.DocTestRunner(
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
     )
-    assert result.failed == 0
+    report = []
+    try:
+        result = runner.run(test, out=report.append)
+    finally:
+        plt.close("all")
+    assert result.attempted > 0
+    assert result.failed == 0, "".join(report)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [name for name in _modules() if _has_examples(importlib.import_module(name))],
+)
+def test_every_example_written_is_run(module):
+    # An example the finder does not reach (in a comment, or in a string that
+    # is no docstring) would look tested while it never runs.
+    module = importlib.import_module(module)
+    found = doctest.DocTestFinder(exclude_empty=True).find(module)
+    n_run = sum(len(test.examples) for test in found)
+    n_written = Path(module.__file__).read_text().count(">>> ")
+    assert (
+        n_run == n_written > 0
+    ), f"{module.__name__}: {n_written} examples written, {n_run} found by doctest"
 
 
 def test_every_example_folder_has_a_gallery_header():
@@ -65,16 +134,6 @@ def test_example_starts_with_a_titled_docstring(path):
             "least as long as the title (docutils warns, and the docs build "
             "fails)."
         )
-
-
-def test_api_reference_covers_every_public_name():
-    documented = {
-        (module, name) for module, _, _, names in public_names() for name, _ in names
-    }
-    top = {name for module, name in documented if module == "sksparse"}
-    for module in ("sksparse.nn", "sksparse.graphs", "sksparse.pruning"):
-        for name in importlib.import_module(module).__all__:
-            assert (module, name) in documented or name in top
 
 
 _GUIDE = sorted(DOCS.glob("*.rst")) + sorted(DOCS.glob("user_guide/*.rst"))

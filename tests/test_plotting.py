@@ -172,6 +172,48 @@ def test_masks_show_each_layer_kept_connections():
         plot_masks(net, layers=["fc1"])
 
 
+@pytest.fixture(scope="module")
+def fitted_models():
+    """A fitted estimator, the same inside a pipeline and a pruned estimator."""
+    from sklearn.pipeline import make_pipeline
+
+    from sksparse import PrunedEstimator, SparseMLPClassifier
+    from sksparse.pruning import MagnitudePruner
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = SparseMLPClassifier((5,), max_epochs=1, random_state=0).fit(X, y)
+    pruned = PrunedEstimator(
+        SparseMLPClassifier((5,), max_epochs=1, random_state=0),
+        pruner=MagnitudePruner(amount=0.5),
+        retrain_epochs=0,
+    ).fit(X, y)
+    return {
+        "estimator": clf,
+        "pipeline": make_pipeline(clf).fit(X, y),
+        "pruned": pruned,
+    }
+
+
+@pytest.mark.parametrize("kind", ["estimator", "pipeline", "pruned"])
+def test_plots_read_the_network_inside_any_fitted_model(fitted_models, kind):
+    model = fitted_models[kind]
+    axes = plot_masks(model)
+    assert [ax.get_title().splitlines()[0] for ax in axes] == [
+        "layers.0.weight",
+        "layers.2.weight",
+    ]
+    assert plot_structure(model).get_title().startswith("13 neurons")
+
+
+def test_plots_of_an_unfitted_estimator_say_so():
+    from sksparse import SparseMLPClassifier
+
+    with pytest.raises(TypeError, match="is it fitted"):
+        plot_masks(SparseMLPClassifier())
+
+
 # -- prediction and search ------------------------------------------------------
 def test_predicted_vs_true_has_diagonal_and_r2_per_group():
     true = np.array([0.5, 0.6, 0.7, 0.8, 0.6, 0.9])

@@ -3,11 +3,13 @@
 Every public name is documented once: under ``sksparse`` when the top-level
 package re-exports it, else under its sub-package. The page is regenerated
 at every build, so a name added to an ``__all__`` appears without editing the
-docs, and a name removed disappears.
+docs, and a name removed disappears. A public sub-package missing from
+``SECTIONS`` gets a section of its own at the end, so none goes undocumented.
 """
 
 import importlib
 import inspect
+import pkgutil
 
 SECTIONS = [
     ("sksparse", "Estimators", "The scikit-learn estimators, at the top level."),
@@ -19,7 +21,31 @@ SECTIONS = [
     ("sksparse.datasets", "Data sets", None),
     ("sksparse.plotting", "Plotting", None),
     ("sksparse.experiments", "Experiments (the command line's library)", None),
+    ("sksparse.utils", "Helpers the sub-packages share", None),
+    ("sksparse.cli", "The command line, from Python", None),
 ]
+
+
+def public_modules():
+    """Every public module of sksparse: the top level and its sub-packages."""
+    import sksparse
+
+    names = [
+        f"sksparse.{info.name}"
+        for info in pkgutil.iter_modules(sksparse.__path__)
+        if not info.name.startswith("_")
+    ]
+    return ["sksparse", *sorted(names)]
+
+
+def _sections():
+    listed = [module for module, _, _ in SECTIONS]
+    extra = [
+        (module, module.split(".")[-1].capitalize(), None)
+        for module in public_modules()
+        if module not in listed
+    ]
+    return SECTIONS + extra
 
 
 def _kind(obj):
@@ -34,7 +60,7 @@ def public_names():
     """``[(module, title, intro, [(name, kind), ...]), ...]`` in page order."""
     seen = set()
     sections = []
-    for module_name, title, intro in SECTIONS:
+    for module_name, title, intro in _sections():
         module = importlib.import_module(module_name)
         names = []
         for name in sorted(getattr(module, "__all__", []), key=str.lower):
