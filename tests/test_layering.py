@@ -6,7 +6,9 @@ import sys
 import pytest
 
 
-@pytest.mark.parametrize("package", ["sksparse.nn", "sksparse.graphs", "sksparse.utils"])
+@pytest.mark.parametrize(
+    "package", ["sksparse.nn", "sksparse.graphs", "sksparse.utils"]
+)
 def test_low_layers_do_not_import_sklearn_or_skorch(package):
     code = (
         f"import sys, {package}; "
