@@ -11,14 +11,11 @@ checkpointed atomically after every generation.
 
 import copy
 import math
-import numbers
 import os
 import time
 import warnings
-from collections import Counter
 from numbers import Integral, Real
 
-import joblib
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import _fit_context, clone, is_classifier
@@ -26,202 +23,26 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.model_selection._validation import _fit_and_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_method_params, indexable
 
-from sksparse.search._checkpoint import read_checkpoint, write_checkpoint
+from sksparse.search._checkpoint import (
+    read_checkpoint,
+    search_fingerprint,
+    write_checkpoint,
+)
 from sksparse.search._operators import elite_indices, tournament_select
 from sksparse.search._predictor import PerformancePredictor, candidate_graph
-from sksparse.search._space import LayerSizes, ParamSpace, PriorChoice
+from sksparse.search._results import cv_results
+from sksparse.search._space import ParamSpace
+from sksparse.search._workers import (
+    _failure_summary,
+    _fit_and_score_checked,
+    _probe_fit,
+)
 
 __all__ = ["GeneticSearchCV"]
-
-
-# -- work done in the joblib workers ------------------------------------------
-def _histories(estimator, depth=0):
-    """skorch histories of the nets inside a fitted estimator."""
-    if depth > 6 or estimator is None:
-        return
-    attrs = getattr(estimator, "__dict__", {})
-    net = attrs.get("net_")
-    if net is not None and hasattr(net, "history"):
-        yield net.history
-    elif hasattr(estimator, "history") and "module_" in attrs:
-        yield estimator.history  # a bare skorch net
-    steps = getattr(estimator, "steps", None)
-    if steps:
-        yield from _histories(steps[-1][1], depth + 1)
-    for attr in ("estimator_", "best_estimator_"):
-        if attrs.get(attr) is not None:
-            yield from _histories(attrs[attr], depth + 1)
-
-
-def _training_record(estimator):
-    """Epochs trained and whether any training loss was non-finite."""
-    n_epochs, diverged, found = 0, False, False
-    for history in _histories(estimator):
-        found = True
-        n_epochs += len(history)
-        for row in history:
-            loss = row.get("train_loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                diverged = True
-    return (n_epochs if found else np.nan), diverged
-
-
-def _failure_summary(errors):
-    """Distinct fit errors with their counts, as scikit-learn reports them."""
-    counts = Counter(errors)
-    return "\n".join(
-        f"{'-' * 80}\n{n} fits failed with the following error:\n{error}"
-        for error, n in counts.items()
-    )
-
-
-def _error_like(scores, error_score):
-    if isinstance(scores, dict):
-        return {name: error_score for name in scores}
-    return error_score
-
-
-def _fit_and_score_checked(estimator, X, y, *, error_score, **kwargs):
-    """``_fit_and_score`` that also fails an individual whose loss diverged.
-
-    A NaN or infinite training loss makes the scores meaningless (the argmax
-    of NaN logits is class 0): such a fit is recorded as failed and scores
-    ``error_score``, like one that raised.
-    """
-    result = _fit_and_score(
-        estimator, X, y, error_score=error_score, return_estimator=True, **kwargs
-    )
-    fitted = result.pop("estimator", None)
-    n_epochs, diverged = _training_record(fitted)
-    result["n_epochs"] = n_epochs
-    if diverged and result["fit_error"] is None:
-        message = (
-            "FloatingPointError: training diverged (non-finite training loss) "
-            f"with parameters {kwargs.get('parameters')!r}"
-        )
-        if error_score == "raise":
-            raise FloatingPointError(message)
-        result["fit_error"] = message
-        result["test_scores"] = _error_like(result["test_scores"], error_score)
-        if "train_scores" in result:
-            result["train_scores"] = _error_like(result["train_scores"], error_score)
-    return result
-
-
-def _probe_fit(estimator, X, y, train, test, parameters, n_epochs, scorer):
-    """Train ``n_epochs`` epochs on one split: the first epochs' learning curve.
-
-    Returns the training loss of each epoch, the validation score after them
-    and the epochs spent; NaNs where the fit fails or diverges.
-    """
-    from sklearn.utils import _safe_indexing
-
-    est = clone(estimator).set_params(**clone(parameters, safe=False))
-    est.set_params(
-        **{
-            name: n_epochs
-            for name in est.get_params(deep=True)
-            if name.rsplit("__", 1)[-1] == "max_epochs"
-        }
-    )
-    losses, score = [], np.nan
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
-            score = float(scorer(est, _safe_indexing(X, test), _safe_indexing(y, test)))
-        losses = [
-            float(row.get("train_loss", np.nan))
-            for history in _histories(est)
-            for row in history
-        ]
-    except Exception:  # noqa: BLE001 - a failing candidate has no curve
-        pass
-    spent, _ = _training_record(est)
-    losses = (losses + [np.nan] * n_epochs)[:n_epochs]
-    return {
-        "losses": losses,
-        "score": score,
-        "n_epochs": int(spent) if np.isfinite(spent) else n_epochs,
-    }
-
-
-# -- fingerprints for checkpoints ---------------------------------------------
-def _canonical(obj, depth=0):
-    """A stable, picklable description of ``obj`` for hashing.
-
-    scipy's frozen distributions carry numpy's global RandomState and
-    estimators may hold objects whose repr shows a memory address: neither
-    may enter a fingerprint that must be equal in a fresh process.
-    """
-    if depth > 12:
-        return type(obj).__qualname__
-    if obj is None or isinstance(obj, (bool, str, int, float, complex)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (np.random.RandomState, np.random.Generator)):
-        return type(obj).__qualname__
-    if isinstance(obj, dict):
-        return (
-            "dict",
-            tuple(
-                sorted(
-                    ((repr(k), _canonical(v, depth + 1)) for k, v in obj.items()),
-                    key=lambda kv: kv[0],
-                )
-            ),
-        )
-    if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_canonical(v, depth + 1) for v in obj))
-    if isinstance(obj, np.ndarray):
-        return ("ndarray", joblib.hash(obj))
-    if hasattr(obj, "dist") and hasattr(obj, "ppf") and hasattr(obj, "args"):
-        return (
-            "distribution",
-            getattr(obj.dist, "name", type(obj.dist).__name__),
-            _canonical(obj.args, depth + 1),
-            _canonical(obj.kwds, depth + 1),
-        )
-    if isinstance(obj, LayerSizes):
-        return (
-            "LayerSizes",
-            obj.min_layers,
-            obj.max_layers,
-            obj.min_units,
-            obj.max_units,
-        )
-    if isinstance(obj, PriorChoice):
-        return ("PriorChoice", _canonical(obj.kinds, depth + 1))
-    if isinstance(obj, type):
-        return ("type", obj.__module__, obj.__qualname__)
-    if hasattr(obj, "get_params"):
-        try:
-            params = obj.get_params(deep=False)
-        except Exception:  # noqa: BLE001 - an odd estimator: fall back below
-            params = None
-        if params is not None:
-            return (
-                "estimator",
-                type(obj).__module__,
-                type(obj).__qualname__,
-                _canonical(params, depth + 1),
-            )
-    if callable(obj) and hasattr(obj, "__qualname__"):
-        return ("callable", getattr(obj, "__module__", ""), obj.__qualname__)
-    try:
-        return ("pickle", joblib.hash(obj))
-    except Exception:  # noqa: BLE001 - unpicklable: its type is all we know
-        return ("object", type(obj).__module__, type(obj).__qualname__)
-
-
-def _hash(obj):
-    return joblib.hash(_canonical(obj))
 
 
 class GeneticSearchCV(BaseSearchCV):
@@ -462,35 +283,6 @@ class GeneticSearchCV(BaseSearchCV):
         if isinstance(self.predictor, str):  # "auto"
             return PerformancePredictor()
         return clone(self.predictor)
-
-    def _fingerprint(self, X, y, splits):
-        """Hashes of everything that decides the search's results."""
-        random_state = self.random_state
-        if not (random_state is None or isinstance(random_state, numbers.Integral)):
-            random_state = type(random_state).__qualname__
-        return {
-            "estimator": _hash(self.estimator),
-            "param_space": _hash(self.param_space),
-            "data": joblib.hash((X, y)),
-            "cv": joblib.hash([(np.asarray(a), np.asarray(b)) for a, b in splits]),
-            "random_state": _hash(random_state),
-            "search": _hash(
-                {
-                    "population_size": self.population_size,
-                    "mutation_rate": self.mutation_rate,
-                    "crossover_rate": self.crossover_rate,
-                    "tournament_size": self.tournament_size,
-                    "elitism": self.elitism,
-                    "predictor": self.predictor,
-                    "predictor_warmup": self.predictor_warmup,
-                    "screen_ratio": self.screen_ratio,
-                    "scoring": self.scoring,
-                    "refit_metric": self.refit if isinstance(self.refit, str) else 0,
-                    "error_score": self.error_score,
-                    "return_train_score": self.return_train_score,
-                }
-            ),
-        }
 
     def _initial_state(self):
         seed = self.random_state
@@ -857,53 +649,6 @@ class GeneticSearchCV(BaseSearchCV):
                 f", predicted {len(new) - len(to_train)}, best so far {best:.4f}"
             )
 
-    # -- results -----------------------------------------------------------------
-    def _results(self, rows, n_splits, splits, curves):
-        template = next((r["out"][0] for r in rows if r["trained"]), None)
-        flat, params = [], []
-        for row in rows:
-            params.append(row["params"])
-            if row["trained"]:
-                flat.extend(row["out"])
-                continue
-            for _, test in splits:  # a predicted row: no measured score
-                entry = {
-                    "fit_error": None,
-                    "test_scores": _error_like(template["test_scores"], np.nan),
-                    "n_test_samples": len(test),
-                    "fit_time": 0.0,
-                    "score_time": 0.0,
-                    "n_epochs": 0,
-                }
-                if self.return_train_score:
-                    entry["train_scores"] = _error_like(template["test_scores"], np.nan)
-                flat.append(entry)
-        more = {
-            "generation": [r["generation"] for r in rows],
-            "screened": [r["screened"] for r in rows],
-            "trained": [r["trained"] for r in rows],
-            "predicted_score": [r["predicted_score"] for r in rows],
-            "n_epochs": [
-                (
-                    float(np.sum([o["n_epochs"] for o in r["out"]]))
-                    if r["trained"]
-                    else 0.0
-                )
-                + curves.get(r["key"], {}).get("n_epochs", 0)
-                for r in rows
-            ],
-        }
-        with warnings.catch_warnings():
-            # Predicted rows have NaN test scores by design; real failures
-            # were reported by a FitFailedWarning when they happened.
-            warnings.filterwarnings("ignore", message="One or more of the")
-            results = self._format_results(params, n_splits, flat, more)
-        parents = np.empty(len(rows), dtype=object)
-        for i, row in enumerate(rows):
-            parents[i] = row["parents"]
-        results["parents"] = parents
-        return results
-
     # -- fit ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **params):
@@ -946,7 +691,7 @@ class GeneticSearchCV(BaseSearchCV):
         splits = list(cv.split(X, y, groups))
         self.n_splits_ = len(splits)
 
-        fingerprint = self._fingerprint(X, y, splits)
+        fingerprint = search_fingerprint(self, X, y, splits)
         if self.checkpoint is not None and os.path.exists(self.checkpoint):
             state = read_checkpoint(self.checkpoint, fingerprint)
         else:
@@ -983,7 +728,9 @@ class GeneticSearchCV(BaseSearchCV):
                 "individuals failed; set error_score='raise' to debug.\n"
                 f"{_failure_summary(errors)}"
             )
-        results = self._results(rows, self.n_splits_, splits, state.get("curves", {}))
+        results = cv_results(
+            self, rows, self.n_splits_, splits, state.get("curves", {})
+        )
         self.cv_results_ = results
         self.population_ = [m["row"] for m in state["population"]]
         # Fitted after the last checkpoint, so a resumed search draws the same.
