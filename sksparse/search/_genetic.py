@@ -10,16 +10,13 @@ checkpointed atomically after every generation.
 """
 
 import copy
-import math
 import os
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel
 from sklearn.base import _fit_context, clone, is_classifier
-from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
@@ -32,14 +29,12 @@ from sksparse.search._checkpoint import (
     search_fingerprint,
     write_checkpoint,
 )
-from sksparse.search._operators import elite_indices, tournament_select
-from sksparse.search._predictor import PerformancePredictor, candidate_graph
+from sksparse.search._generation import Generation
+from sksparse.search._predictor import PerformancePredictor
 from sksparse.search._results import cv_results
 from sksparse.search._space import ParamSpace
 from sksparse.search._workers import (
     _failure_summary,
-    _fit_and_score_checked,
-    _probe_fit,
 )
 
 __all__ = ["GeneticSearchCV"]
@@ -299,356 +294,6 @@ class GeneticSearchCV(BaseSearchCV):
             "graphs": {},
         }
 
-    # -- the pieces of a generation ----------------------------------------------
-    def _fitness_of(self, out_rows, metric):
-        scores = []
-        for out in out_rows:
-            ts = out["test_scores"]
-            scores.append(ts[metric] if isinstance(ts, dict) else ts)
-        scores = np.asarray(scores, dtype=np.float64)
-        return float(np.mean(scores)) if scores.size else np.nan
-
-    def _graph(self, genome, space, X, y, state, key):
-        """The candidate's untrained structure, cached by genome key."""
-        graphs = state["graphs"]
-        if key not in graphs:
-            estimator = clone(self.estimator).set_params(
-                **clone(space.to_params(genome), safe=False)
-            )
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    graph = candidate_graph(estimator, X, y)
-            except Exception as exc:  # noqa: BLE001 - a broken candidate
-                if self.error_score == "raise":
-                    raise
-                warnings.warn(
-                    f"could not build the structure of {space.to_params(genome)!r} "
-                    f"for the predictor ({type(exc).__name__}: {exc}); it is ranked "
-                    "last.",
-                    FitFailedWarning,
-                    stacklevel=3,
-                )
-                graph = None
-            if graph is not None:
-                graph.graph["params"] = space.to_params(genome)
-                graph.graph["genome_features"] = space.encode(genome)
-            graphs[key] = graph
-        return graphs[key]
-
-    def _probe_epochs(self):
-        """Epochs of the learning-curve probe the predictor asks for (0: none)."""
-        if self.predictor is None:
-            return 0
-        n_epochs = getattr(self._make_predictor(), "learning_curve_epochs", 0) or 0
-        has_epochs = any(
-            name.rsplit("__", 1)[-1] == "max_epochs"
-            for name in self.estimator.get_params(deep=True)
-        )
-        return int(n_epochs) if has_epochs else 0
-
-    def _annotate(self, items, space, X, y, splits, scorer, state, parallel):
-        """Graphs of ``items`` (genome, key), with learning curves if asked for.
-
-        Probes run through joblib like the fits; each probed candidate's
-        epochs are recorded in ``state["curves"]``.
-        """
-        graphs = [self._graph(g, space, X, y, state, k) for g, k in items]
-        n_epochs = self._probe_epochs()
-        if not n_epochs:
-            return graphs
-        curves = state.setdefault("curves", {})
-        todo = {}
-        for (genome, key), graph in zip(items, graphs):
-            if graph is not None and key not in curves:
-                todo.setdefault(key, genome)
-        train, test = splits[0]
-        results = (
-            parallel(
-                delayed(_probe_fit)(
-                    self.estimator,
-                    X,
-                    y,
-                    train,
-                    test,
-                    space.to_params(genome),
-                    n_epochs,
-                    scorer,
-                )
-                for genome in todo.values()
-            )
-            if todo
-            else []
-        )
-        for key, result in zip(todo, results):
-            curves[key] = result
-            state["graphs"][key].graph["learning_curve"] = [
-                result["score"],
-                *result["losses"],
-            ]
-        return graphs
-
-    def _fit_predictor(self, state, rng, space, X, y):
-        rows = [
-            r
-            for r in state["rows"]
-            if r["trained"]
-            and np.isfinite(r["fitness"])
-            and state["graphs"].get(r["key"]) is not None
-        ]
-        warmup = self.predictor_warmup or self.population_size
-        if self.predictor is None or len(rows) < max(2, warmup):
-            return None
-        predictor = self._make_predictor()
-        seed = int(rng.integers(np.iinfo(np.int32).max))
-        seeded = {
-            name: seed
-            for name, value in predictor.get_params(deep=True).items()
-            if name.rsplit("__", 1)[-1] == "random_state" and value is None
-        }
-        predictor.set_params(**seeded)
-        graphs = [state["graphs"][r["key"]] for r in rows]
-        predictor.fit(graphs, [r["fitness"] for r in rows])
-        return predictor
-
-    def _predict(self, predictor, graphs):
-        known = [i for i, g in enumerate(graphs) if g is not None]
-        predicted = np.full(len(graphs), np.nan)
-        if known:
-            predicted[known] = predictor.predict([graphs[i] for i in known])
-        return predicted
-
-    def _breed(self, state, rng, space):
-        """Offspring genomes and their parents' rows, new ones first-class."""
-        population = state["population"]
-        rows = state["rows"]
-        fitness = [member["fitness"] for member in population]
-        n_children = self.population_size - min(self.elitism, len(population))
-        seen = {r["key"]: i for i, r in enumerate(rows)}
-        children, child_keys = [], set()
-        while len(children) < n_children:
-            i, j = tournament_select(fitness, 2, self.tournament_size, rng)
-            a, b = rows[population[i]["row"]], rows[population[j]["row"]]
-            if rng.random() < self.crossover_rate:
-                pair = space.crossover(a["genome"], b["genome"], rng)
-                parents = [(population[i]["row"], population[j]["row"])] * 2
-            else:
-                pair = (dict(a["genome"]), dict(b["genome"]))
-                parents = [(population[i]["row"],), (population[j]["row"],)]
-            for genome, parent_rows in zip(pair, parents):
-                if len(children) == n_children:
-                    break
-                genome = space.mutate(genome, rng, rate=self.mutation_rate)
-                for _ in range(10):
-                    key = space.key(genome)
-                    if key not in seen and key not in child_keys:
-                        break
-                    genome = space.mutate(
-                        genome, rng, rate=self.mutation_rate, force=True
-                    )
-                key = space.key(genome)
-                child_keys.add(key)
-                children.append(
-                    {
-                        "genome": genome,
-                        "key": key,
-                        "parents": tuple(sorted(set(parent_rows))),
-                        "existing": seen.get(key),
-                    }
-                )
-        return children
-
-    def _evaluate(
-        self, parallel, candidates, space, X, y, splits, scorers, fit_params, *, first
-    ):
-        """Cross-validate ``candidates``; returns one list of outs per candidate."""
-        if not candidates:
-            return []
-        base = clone(self.estimator)
-        n_splits = len(splits)
-        out = parallel(
-            delayed(_fit_and_score_checked)(
-                clone(base),
-                X,
-                y,
-                scorer=scorers,
-                train=train,
-                test=test,
-                parameters=space.to_params(genome),
-                fit_params=fit_params,
-                score_params=None,
-                return_train_score=self.return_train_score,
-                return_n_test_samples=True,
-                return_times=True,
-                return_parameters=False,
-                error_score=self.error_score,
-                verbose=max(0, self.verbose - 1),
-                split_progress=(split_idx, n_splits),
-                candidate_progress=(cand_idx, len(candidates)),
-            )
-            for cand_idx, genome in enumerate(candidates)
-            for split_idx, (train, test) in enumerate(splits)
-        )
-        failures = [o["fit_error"] for o in out if o["fit_error"] is not None]
-        if failures and len(failures) == len(out) and first:
-            # As scikit-learn's searches: when every fit of the initial
-            # population fails the estimator is misconfigured; say why now.
-            raise ValueError(
-                f"All the {len(out)} fits of the initial population failed. "
-                "It is very likely that your model is misconfigured; set "
-                f"error_score='raise' to debug.\n{_failure_summary(failures)}"
-            )
-        if failures:
-            warnings.warn(
-                f"{len(failures)} of {len(out)} fits failed; their scores are set "
-                f"to error_score={self.error_score!r} and the search goes on.\n"
-                f"{_failure_summary(failures)}",
-                FitFailedWarning,
-                stacklevel=3,
-            )
-        return [out[i * n_splits : (i + 1) * n_splits] for i in range(len(candidates))]
-
-    def _generation(
-        self,
-        state,
-        rng,
-        space,
-        X,
-        y,
-        splits,
-        scorers,
-        fit_params,
-        metric,
-        parallel,
-        probe_scorer,
-    ):
-        """Run one generation, updating ``state`` in place."""
-        generation = state["generation"]
-        rows = state["rows"]
-        predictor = None
-        if generation == 0:
-            children, keys = [], set()
-            for _ in range(self.population_size):
-                genome = space.sample(rng)
-                for _ in range(10):
-                    if space.key(genome) not in keys:
-                        break
-                    genome = space.sample(rng)
-                keys.add(space.key(genome))
-                children.append(
-                    {
-                        "genome": genome,
-                        "key": space.key(genome),
-                        "parents": (),
-                        "existing": None,
-                    }
-                )
-            elites = []
-        else:
-            predictor = self._fit_predictor(state, rng, space, X, y)
-            if predictor is not None:  # refresh the fitness of predicted members
-                for member in state["population"]:
-                    row = rows[member["row"]]
-                    if not row["trained"]:
-                        graph = state["graphs"].get(row["key"])
-                        member["fitness"] = float(self._predict(predictor, [graph])[0])
-            trained = [
-                k
-                for k, m in enumerate(state["population"])
-                if rows[m["row"]]["trained"]
-            ]
-            order = elite_indices(
-                [state["population"][k]["fitness"] for k in trained], self.elitism
-            )
-            elites = [dict(state["population"][trained[k]]) for k in order]
-            children = self._breed(state, rng, space)
-
-        new = [c for c in children if c["existing"] is None]
-        predicted = np.full(len(new), np.nan)
-        to_train = list(range(len(new)))
-        if predictor is not None and new:
-            graphs = self._annotate(
-                [(c["genome"], c["key"]) for c in new],
-                space,
-                X,
-                y,
-                splits,
-                probe_scorer,
-                state,
-                parallel,
-            )
-            predicted = self._predict(predictor, graphs)
-            n_train = max(1, math.ceil(self.screen_ratio * len(new)))
-            ranking = np.argsort(-np.nan_to_num(predicted, nan=-np.inf), kind="stable")
-            to_train = sorted(ranking[:n_train].tolist())
-        outs = self._evaluate(
-            parallel,
-            [new[i]["genome"] for i in to_train],
-            space,
-            X,
-            y,
-            splits,
-            scorers,
-            fit_params,
-            first=generation == 0,
-        )
-        outs = dict(zip(to_train, outs))
-
-        population = elites
-        for i, child in enumerate(new):
-            out = outs.get(i)
-            fitness = (
-                self._fitness_of(out, metric)
-                if out is not None
-                else float(predicted[i])
-            )
-            row = {
-                "genome": child["genome"],
-                "key": child["key"],
-                "params": space.to_params(child["genome"]),
-                "generation": generation,
-                "parents": child["parents"],
-                "screened": predictor is not None,
-                "trained": out is not None,
-                "predicted_score": float(predicted[i]),
-                "out": out,
-                "fitness": fitness,
-            }
-            rows.append(row)
-            child["existing"] = len(rows) - 1
-        for child in children:
-            population.append(
-                {
-                    "row": child["existing"],
-                    "fitness": rows[child["existing"]]["fitness"],
-                }
-            )
-        state["population"] = population
-        if self.predictor is not None:  # the predictor learns from every trained row
-            self._annotate(
-                [(new[i]["genome"], new[i]["key"]) for i in to_train],
-                space,
-                X,
-                y,
-                splits,
-                probe_scorer,
-                state,
-                parallel,
-            )
-        if self.verbose > 0:
-            best = max(
-                (
-                    r["fitness"]
-                    for r in rows
-                    if r["trained"] and np.isfinite(r["fitness"])
-                ),
-                default=np.nan,
-            )
-            print(
-                f"[GeneticSearchCV] generation {generation}: trained {len(to_train)}"
-                f", predicted {len(new) - len(to_train)}, best so far {best:.4f}"
-            )
-
     # -- fit ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **params):
@@ -700,20 +345,21 @@ class GeneticSearchCV(BaseSearchCV):
         rng.bit_generator.state = state["rng_state"]
 
         with Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch) as parallel:
+            generation = Generation(
+                search=self,
+                space=space,
+                X=X,
+                y=y,
+                splits=splits,
+                scorers=scorers,
+                fit_params=fit_params,
+                metric=metric,
+                parallel=parallel,
+                probe_scorer=scorers._scorers[metric] if self.multimetric_ else scorers,
+                rng=rng,
+            )
             while state["generation"] < self.generations:
-                self._generation(
-                    state,
-                    rng,
-                    space,
-                    X,
-                    y,
-                    splits,
-                    scorers,
-                    fit_params,
-                    metric,
-                    parallel,
-                    scorers._scorers[metric] if self.multimetric_ else scorers,
-                )
+                generation.run(state)
                 state["generation"] += 1
                 state["rng_state"] = rng.bit_generator.state
                 if self.checkpoint is not None:
@@ -734,7 +380,7 @@ class GeneticSearchCV(BaseSearchCV):
         self.cv_results_ = results
         self.population_ = [m["row"] for m in state["population"]]
         # Fitted after the last checkpoint, so a resumed search draws the same.
-        self.predictor_ = self._fit_predictor(state, rng, space, X, y)
+        self.predictor_ = generation.fit_predictor(state)
 
         if self.refit or not self.multimetric_:
             self.best_index_ = int(self._select_best_index(self.refit, metric, results))
