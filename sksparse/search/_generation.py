@@ -24,7 +24,49 @@ from sksparse.search._workers import (
     _probe_fit,
 )
 
-__all__ = ["Generation"]
+__all__ = ["Generation", "GenerationRecord"]
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """What ``GeneticSearchCV(on_generation=...)`` is told after a generation.
+
+    Attributes
+    ----------
+    index : int
+        The generation that finished, 0 for the random initial one.
+    population : tuple of int
+        Rows of ``cv_results`` in the population the next generation breeds
+        from.
+    scores : tuple of float
+        Fitness of each member of ``population`` (its mean cross-validated
+        score, or its predicted score if it was not trained).
+    best_score : float
+        Best fitness of a trained individual so far (NaN if none).
+    cv_results : dict of numpy arrays
+        ``cv_results_`` of every individual evaluated so far, as the search
+        will report it; a fresh copy for each record.
+    """
+
+    index: int
+    population: tuple
+    scores: tuple
+    best_score: float
+    cv_results: dict
+
+    @classmethod
+    def from_state(cls, state, cv_results):
+        """The record of the generation ``state`` has just finished."""
+        rows = state["rows"]
+        trained = [r["fitness"] for r in rows if r["trained"]]
+        finite = [f for f in trained if np.isfinite(f)]
+        return cls(
+            index=state["generation"] - 1,
+            population=tuple(int(m["row"]) for m in state["population"]),
+            scores=tuple(float(m["fitness"]) for m in state["population"]),
+            best_score=float(max(finite)) if finite else np.nan,
+            cv_results=cv_results,
+        )
 
 
 @dataclass

@@ -29,7 +29,7 @@ from sksparse.search._checkpoint import (
     search_fingerprint,
     write_checkpoint,
 )
-from sksparse.search._generation import Generation
+from sksparse.search._generation import Generation, GenerationRecord
 from sksparse.search._predictor import PerformancePredictor
 from sksparse.search._results import cv_results
 from sksparse.search._space import ParamSpace
@@ -121,6 +121,17 @@ class GeneticSearchCV(BaseSearchCV):
         File to write the search's state to after every generation, and to
         resume from. A checkpoint that is corrupted or was written by a search
         with other settings, data or cv raises a ``ValueError``.
+    on_generation : callable, default=None
+        Called after every generation (once its checkpoint is written) with
+        a :class:`~sksparse.search.GenerationRecord`: the generation's
+        ``index``, its ``population`` (rows of ``cv_results``), their
+        ``scores``, the ``best_score`` so far and the ``cv_results`` so far.
+        A driver logs, plots or saves from it without re-entering ``fit``.
+        If it returns ``True`` the search stops after that generation (a
+        budget reached, say) and goes on to refit; a later ``fit`` with the
+        same checkpoint resumes from there. An exception it raises ends
+        ``fit`` with the checkpoint intact. Not part of the checkpoint's
+        fingerprint: it does not change the results.
     random_state : int, RandomState instance or None, default=None
         Seeds the search's ``numpy.random.Generator`` (sampling, selection,
         crossover, mutation, predictor seeds). The estimator's own
@@ -203,6 +214,7 @@ class GeneticSearchCV(BaseSearchCV):
         "predictor_warmup": [None, Interval(Integral, 2, None, closed="left")],
         "screen_ratio": [Interval(Real, 0, 1, closed="right")],
         "checkpoint": [None, str, os.PathLike],
+        "on_generation": [None, callable],
         "random_state": ["random_state"],
     }
 
@@ -226,6 +238,7 @@ class GeneticSearchCV(BaseSearchCV):
         refit=True,
         error_score=np.nan,
         checkpoint=None,
+        on_generation=None,
         random_state=None,
         verbose=0,
         pre_dispatch="2*n_jobs",
@@ -253,6 +266,7 @@ class GeneticSearchCV(BaseSearchCV):
         self.predictor_warmup = predictor_warmup
         self.screen_ratio = screen_ratio
         self.checkpoint = checkpoint
+        self.on_generation = on_generation
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -364,6 +378,17 @@ class GeneticSearchCV(BaseSearchCV):
                 state["rng_state"] = rng.bit_generator.state
                 if self.checkpoint is not None:
                     write_checkpoint(self.checkpoint, state, fingerprint)
+                if self.on_generation is not None:
+                    results = cv_results(
+                        self,
+                        state["rows"],
+                        self.n_splits_,
+                        splits,
+                        state.get("curves", {}),
+                    )
+                    record = GenerationRecord.from_state(state, results)
+                    if self.on_generation(record) is True:
+                        break
 
         rows = state["rows"]
         trained = [r for r in rows if r["trained"]]
