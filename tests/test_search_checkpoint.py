@@ -15,7 +15,11 @@ from sklearn.datasets import load_digits
 from sklearn.tree import DecisionTreeClassifier
 
 from sksparse import GeneticSearchCV
-from sksparse.search._checkpoint import read_checkpoint, write_checkpoint
+from sksparse.search._checkpoint import (
+    read_checkpoint,
+    search_fingerprint,
+    write_checkpoint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FINGERPRINT = {"estimator": "abc", "data": "123"}
@@ -291,7 +295,7 @@ def test_killed_search_resumes_to_the_uninterrupted_result(tmp_path, source):
     X, y = namespace["load_data"]()
     make_search = namespace["make_search"]
     search = make_search(path)
-    fingerprint = search._fingerprint(X, y, _splits(search, X, y))
+    fingerprint = search_fingerprint(search, X, y, _splits(search, X, y))
     killed_at = read_checkpoint(path, fingerprint)["generation"]
     assert 1 <= killed_at < search.generations  # generations were still to run
 

@@ -216,6 +216,7 @@ def test_multimetric_scoring_evolves_for_the_refit_metric(digits):
         (dict(screen_ratio=0.0), "screen_ratio"),
         (dict(predictor="oracle"), "predictor"),
         (dict(mutation_rate=1.5), "mutation_rate"),
+        (dict(on_generation="print"), "on_generation"),
     ],
 )
 def test_invalid_parameters_raise_naming_them(digits, params, match):
@@ -225,6 +226,46 @@ def test_invalid_parameters_raise_naming_them(digits, params, match):
     ).set_params(**params)
     with pytest.raises(ValueError, match=match):
         search.fit(X, y)
+
+
+def test_on_generation_sees_every_generation_as_fit_reports_it(digits, tree_search):
+    X, y, _, _ = digits
+    records = []
+    search = clone(tree_search).set_params(on_generation=records.append).fit(X, y)
+    assert [r.index for r in records] == [0, 1, 2, 3]
+    results = search.cv_results_
+    last = records[-1]
+    assert list(last.population) == search.population_
+    np.testing.assert_array_equal(
+        last.cv_results["mean_test_score"], results["mean_test_score"]
+    )
+    # Each record holds the rows so far, and its best score is the best of them.
+    for record in records:
+        generations = record.cv_results["generation"]
+        assert generations.max() == record.index
+        trained = record.cv_results["mean_test_score"][record.cv_results["trained"]]
+        assert record.best_score == np.nanmax(trained)
+        assert len(record.scores) == len(record.population) == search.population_size
+    # The hook does not change the search.
+    np.testing.assert_array_equal(
+        results["mean_test_score"], tree_search.cv_results_["mean_test_score"]
+    )
+
+
+def test_on_generation_returning_true_stops_and_resumes(digits, tree_search, tmp_path):
+    X, y, _, _ = digits
+    path = tmp_path / "search.pkl"
+    stopped = clone(tree_search).set_params(
+        checkpoint=str(path), on_generation=lambda record: record.index == 1
+    )
+    stopped.fit(X, y)
+    assert stopped.cv_results_["generation"].max() == 1
+    assert hasattr(stopped, "best_estimator_")
+    resumed = clone(tree_search).set_params(checkpoint=str(path)).fit(X, y)
+    np.testing.assert_array_equal(
+        resumed.cv_results_["mean_test_score"],
+        tree_search.cv_results_["mean_test_score"],
+    )
 
 
 def test_invalid_param_space_raises(digits):

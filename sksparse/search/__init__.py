@@ -8,6 +8,7 @@ only the promising ones are trained. The evolutionary operators are pure
 functions in :mod:`sksparse.search._operators`.
 """
 
+from sksparse.search._generation import GenerationRecord
 from sksparse.search._genetic import GeneticSearchCV
 from sksparse.search._operators import (
     crossover_layers,
@@ -26,6 +27,7 @@ from sksparse.search._predictor import (
 from sksparse.search._space import LayerSizes, ParamSpace, PriorChoice
 
 __all__ = [
+    "GenerationRecord",
     "GeneticSearchCV",
     "LayerSizes",
     "ParamSpace",

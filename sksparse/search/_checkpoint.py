@@ -16,12 +16,18 @@ Checkpoints are pickles: load only those you wrote yourself.
 """
 
 import hashlib
+import numbers
 import os
 import pickle
 import tempfile
 from pathlib import Path
 
-__all__ = ["read_checkpoint", "write_checkpoint"]
+import joblib
+import numpy as np
+
+from sksparse.search._space import LayerSizes, PriorChoice
+
+__all__ = ["read_checkpoint", "search_fingerprint", "write_checkpoint"]
 
 _FORMAT = "sksparse.search checkpoint"
 _VERSION = 1
@@ -141,3 +147,110 @@ def read_checkpoint(path, fingerprint):
             "or delete the checkpoint / pass another path to start afresh."
         )
     return pickle.loads(payload)
+
+
+# -- fingerprints for checkpoints ---------------------------------------------
+def _canonical(obj, depth=0):
+    """A stable, picklable description of ``obj`` for hashing.
+
+    scipy's frozen distributions carry numpy's global RandomState and
+    estimators may hold objects whose repr shows a memory address: neither
+    may enter a fingerprint that must be equal in a fresh process.
+    """
+    if depth > 12:
+        return type(obj).__qualname__
+    if obj is None or isinstance(obj, (bool, str, int, float, complex)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (np.random.RandomState, np.random.Generator)):
+        return type(obj).__qualname__
+    if isinstance(obj, dict):
+        return (
+            "dict",
+            tuple(
+                sorted(
+                    ((repr(k), _canonical(v, depth + 1)) for k, v in obj.items()),
+                    key=lambda kv: kv[0],
+                )
+            ),
+        )
+    if isinstance(obj, (list, tuple)):
+        return (type(obj).__name__, tuple(_canonical(v, depth + 1) for v in obj))
+    if isinstance(obj, np.ndarray):
+        return ("ndarray", joblib.hash(obj))
+    if hasattr(obj, "dist") and hasattr(obj, "ppf") and hasattr(obj, "args"):
+        return (
+            "distribution",
+            getattr(obj.dist, "name", type(obj.dist).__name__),
+            _canonical(obj.args, depth + 1),
+            _canonical(obj.kwds, depth + 1),
+        )
+    if isinstance(obj, LayerSizes):
+        return (
+            "LayerSizes",
+            obj.min_layers,
+            obj.max_layers,
+            obj.min_units,
+            obj.max_units,
+        )
+    if isinstance(obj, PriorChoice):
+        return ("PriorChoice", _canonical(obj.kinds, depth + 1))
+    if isinstance(obj, type):
+        return ("type", obj.__module__, obj.__qualname__)
+    if hasattr(obj, "get_params"):
+        try:
+            params = obj.get_params(deep=False)
+        except Exception:  # noqa: BLE001 - an odd estimator: fall back below
+            params = None
+        if params is not None:
+            return (
+                "estimator",
+                type(obj).__module__,
+                type(obj).__qualname__,
+                _canonical(params, depth + 1),
+            )
+    if callable(obj) and hasattr(obj, "__qualname__"):
+        return ("callable", getattr(obj, "__module__", ""), obj.__qualname__)
+    try:
+        return ("pickle", joblib.hash(obj))
+    except Exception:  # noqa: BLE001 - unpicklable: its type is all we know
+        return ("object", type(obj).__module__, type(obj).__qualname__)
+
+
+def _hash(obj):
+    return joblib.hash(_canonical(obj))
+
+
+def search_fingerprint(search, X, y, splits):
+    """Hashes of everything that decides a genetic search's results.
+
+    A checkpoint carries the fingerprint of the search that wrote it;
+    :func:`read_checkpoint` refuses one whose fingerprint differs.
+    """
+    random_state = search.random_state
+    if not (random_state is None or isinstance(random_state, numbers.Integral)):
+        random_state = type(random_state).__qualname__
+    return {
+        "estimator": _hash(search.estimator),
+        "param_space": _hash(search.param_space),
+        "data": joblib.hash((X, y)),
+        "cv": joblib.hash([(np.asarray(a), np.asarray(b)) for a, b in splits]),
+        "random_state": _hash(random_state),
+        "search": _hash(
+            {
+                "population_size": search.population_size,
+                "mutation_rate": search.mutation_rate,
+                "crossover_rate": search.crossover_rate,
+                "tournament_size": search.tournament_size,
+                "elitism": search.elitism,
+                "predictor": search.predictor,
+                "predictor_warmup": search.predictor_warmup,
+                "screen_ratio": search.screen_ratio,
+                "scoring": search.scoring,
+                "refit_metric": search.refit if isinstance(search.refit, str) else 0,
+                "error_score": search.error_score,
+                "return_train_score": search.return_train_score,
+            }
+        ),
+    }

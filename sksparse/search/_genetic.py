@@ -10,218 +10,34 @@ checkpointed atomically after every generation.
 """
 
 import copy
-import math
-import numbers
 import os
 import time
-import warnings
-from collections import Counter
 from numbers import Integral, Real
 
-import joblib
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel
 from sklearn.base import _fit_context, clone, is_classifier
-from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import check_cv
 from sklearn.model_selection._search import BaseSearchCV
-from sklearn.model_selection._validation import _fit_and_score
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_method_params, indexable
 
-from sksparse.search._checkpoint import read_checkpoint, write_checkpoint
-from sksparse.search._operators import elite_indices, tournament_select
-from sksparse.search._predictor import PerformancePredictor, candidate_graph
-from sksparse.search._space import LayerSizes, ParamSpace, PriorChoice
+from sksparse.search._checkpoint import (
+    read_checkpoint,
+    search_fingerprint,
+    write_checkpoint,
+)
+from sksparse.search._generation import Generation, GenerationRecord
+from sksparse.search._predictor import PerformancePredictor
+from sksparse.search._results import cv_results
+from sksparse.search._space import ParamSpace
+from sksparse.search._workers import (
+    _failure_summary,
+)
 
 __all__ = ["GeneticSearchCV"]
-
-
-# -- work done in the joblib workers ------------------------------------------
-def _histories(estimator, depth=0):
-    """skorch histories of the nets inside a fitted estimator."""
-    if depth > 6 or estimator is None:
-        return
-    attrs = getattr(estimator, "__dict__", {})
-    net = attrs.get("net_")
-    if net is not None and hasattr(net, "history"):
-        yield net.history
-    elif hasattr(estimator, "history") and "module_" in attrs:
-        yield estimator.history  # a bare skorch net
-    steps = getattr(estimator, "steps", None)
-    if steps:
-        yield from _histories(steps[-1][1], depth + 1)
-    for attr in ("estimator_", "best_estimator_"):
-        if attrs.get(attr) is not None:
-            yield from _histories(attrs[attr], depth + 1)
-
-
-def _training_record(estimator):
-    """Epochs trained and whether any training loss was non-finite."""
-    n_epochs, diverged, found = 0, False, False
-    for history in _histories(estimator):
-        found = True
-        n_epochs += len(history)
-        for row in history:
-            loss = row.get("train_loss")
-            if loss is not None and not math.isfinite(float(loss)):
-                diverged = True
-    return (n_epochs if found else np.nan), diverged
-
-
-def _failure_summary(errors):
-    """Distinct fit errors with their counts, as scikit-learn reports them."""
-    counts = Counter(errors)
-    return "\n".join(
-        f"{'-' * 80}\n{n} fits failed with the following error:\n{error}"
-        for error, n in counts.items()
-    )
-
-
-def _error_like(scores, error_score):
-    if isinstance(scores, dict):
-        return {name: error_score for name in scores}
-    return error_score
-
-
-def _fit_and_score_checked(estimator, X, y, *, error_score, **kwargs):
-    """``_fit_and_score`` that also fails an individual whose loss diverged.
-
-    A NaN or infinite training loss makes the scores meaningless (the argmax
-    of NaN logits is class 0): such a fit is recorded as failed and scores
-    ``error_score``, like one that raised.
-    """
-    result = _fit_and_score(
-        estimator, X, y, error_score=error_score, return_estimator=True, **kwargs
-    )
-    fitted = result.pop("estimator", None)
-    n_epochs, diverged = _training_record(fitted)
-    result["n_epochs"] = n_epochs
-    if diverged and result["fit_error"] is None:
-        message = (
-            "FloatingPointError: training diverged (non-finite training loss) "
-            f"with parameters {kwargs.get('parameters')!r}"
-        )
-        if error_score == "raise":
-            raise FloatingPointError(message)
-        result["fit_error"] = message
-        result["test_scores"] = _error_like(result["test_scores"], error_score)
-        if "train_scores" in result:
-            result["train_scores"] = _error_like(result["train_scores"], error_score)
-    return result
-
-
-def _probe_fit(estimator, X, y, train, test, parameters, n_epochs, scorer):
-    """Train ``n_epochs`` epochs on one split: the first epochs' learning curve.
-
-    Returns the training loss of each epoch, the validation score after them
-    and the epochs spent; NaNs where the fit fails or diverges.
-    """
-    from sklearn.utils import _safe_indexing
-
-    est = clone(estimator).set_params(**clone(parameters, safe=False))
-    est.set_params(
-        **{
-            name: n_epochs
-            for name in est.get_params(deep=True)
-            if name.rsplit("__", 1)[-1] == "max_epochs"
-        }
-    )
-    losses, score = [], np.nan
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(_safe_indexing(X, train), _safe_indexing(y, train))
-            score = float(scorer(est, _safe_indexing(X, test), _safe_indexing(y, test)))
-        losses = [
-            float(row.get("train_loss", np.nan))
-            for history in _histories(est)
-            for row in history
-        ]
-    except Exception:  # noqa: BLE001 - a failing candidate has no curve
-        pass
-    spent, _ = _training_record(est)
-    losses = (losses + [np.nan] * n_epochs)[:n_epochs]
-    return {
-        "losses": losses,
-        "score": score,
-        "n_epochs": int(spent) if np.isfinite(spent) else n_epochs,
-    }
-
-
-# -- fingerprints for checkpoints ---------------------------------------------
-def _canonical(obj, depth=0):
-    """A stable, picklable description of ``obj`` for hashing.
-
-    scipy's frozen distributions carry numpy's global RandomState and
-    estimators may hold objects whose repr shows a memory address: neither
-    may enter a fingerprint that must be equal in a fresh process.
-    """
-    if depth > 12:
-        return type(obj).__qualname__
-    if obj is None or isinstance(obj, (bool, str, int, float, complex)):
-        return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, (np.random.RandomState, np.random.Generator)):
-        return type(obj).__qualname__
-    if isinstance(obj, dict):
-        return (
-            "dict",
-            tuple(
-                sorted(
-                    ((repr(k), _canonical(v, depth + 1)) for k, v in obj.items()),
-                    key=lambda kv: kv[0],
-                )
-            ),
-        )
-    if isinstance(obj, (list, tuple)):
-        return (type(obj).__name__, tuple(_canonical(v, depth + 1) for v in obj))
-    if isinstance(obj, np.ndarray):
-        return ("ndarray", joblib.hash(obj))
-    if hasattr(obj, "dist") and hasattr(obj, "ppf") and hasattr(obj, "args"):
-        return (
-            "distribution",
-            getattr(obj.dist, "name", type(obj.dist).__name__),
-            _canonical(obj.args, depth + 1),
-            _canonical(obj.kwds, depth + 1),
-        )
-    if isinstance(obj, LayerSizes):
-        return (
-            "LayerSizes",
-            obj.min_layers,
-            obj.max_layers,
-            obj.min_units,
-            obj.max_units,
-        )
-    if isinstance(obj, PriorChoice):
-        return ("PriorChoice", _canonical(obj.kinds, depth + 1))
-    if isinstance(obj, type):
-        return ("type", obj.__module__, obj.__qualname__)
-    if hasattr(obj, "get_params"):
-        try:
-            params = obj.get_params(deep=False)
-        except Exception:  # noqa: BLE001 - an odd estimator: fall back below
-            params = None
-        if params is not None:
-            return (
-                "estimator",
-                type(obj).__module__,
-                type(obj).__qualname__,
-                _canonical(params, depth + 1),
-            )
-    if callable(obj) and hasattr(obj, "__qualname__"):
-        return ("callable", getattr(obj, "__module__", ""), obj.__qualname__)
-    try:
-        return ("pickle", joblib.hash(obj))
-    except Exception:  # noqa: BLE001 - unpicklable: its type is all we know
-        return ("object", type(obj).__module__, type(obj).__qualname__)
-
-
-def _hash(obj):
-    return joblib.hash(_canonical(obj))
 
 
 class GeneticSearchCV(BaseSearchCV):
@@ -305,6 +121,17 @@ class GeneticSearchCV(BaseSearchCV):
         File to write the search's state to after every generation, and to
         resume from. A checkpoint that is corrupted or was written by a search
         with other settings, data or cv raises a ``ValueError``.
+    on_generation : callable, default=None
+        Called after every generation (once its checkpoint is written) with
+        a :class:`~sksparse.search.GenerationRecord`: the generation's
+        ``index``, its ``population`` (rows of ``cv_results``), their
+        ``scores``, the ``best_score`` so far and the ``cv_results`` so far.
+        A driver logs, plots or saves from it without re-entering ``fit``.
+        If it returns ``True`` the search stops after that generation (a
+        budget reached, say) and goes on to refit; a later ``fit`` with the
+        same checkpoint resumes from there. An exception it raises ends
+        ``fit`` with the checkpoint intact. Not part of the checkpoint's
+        fingerprint: it does not change the results.
     random_state : int, RandomState instance or None, default=None
         Seeds the search's ``numpy.random.Generator`` (sampling, selection,
         crossover, mutation, predictor seeds). The estimator's own
@@ -387,6 +214,7 @@ class GeneticSearchCV(BaseSearchCV):
         "predictor_warmup": [None, Interval(Integral, 2, None, closed="left")],
         "screen_ratio": [Interval(Real, 0, 1, closed="right")],
         "checkpoint": [None, str, os.PathLike],
+        "on_generation": [None, callable],
         "random_state": ["random_state"],
     }
 
@@ -410,6 +238,7 @@ class GeneticSearchCV(BaseSearchCV):
         refit=True,
         error_score=np.nan,
         checkpoint=None,
+        on_generation=None,
         random_state=None,
         verbose=0,
         pre_dispatch="2*n_jobs",
@@ -437,6 +266,7 @@ class GeneticSearchCV(BaseSearchCV):
         self.predictor_warmup = predictor_warmup
         self.screen_ratio = screen_ratio
         self.checkpoint = checkpoint
+        self.on_generation = on_generation
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -463,35 +293,6 @@ class GeneticSearchCV(BaseSearchCV):
             return PerformancePredictor()
         return clone(self.predictor)
 
-    def _fingerprint(self, X, y, splits):
-        """Hashes of everything that decides the search's results."""
-        random_state = self.random_state
-        if not (random_state is None or isinstance(random_state, numbers.Integral)):
-            random_state = type(random_state).__qualname__
-        return {
-            "estimator": _hash(self.estimator),
-            "param_space": _hash(self.param_space),
-            "data": joblib.hash((X, y)),
-            "cv": joblib.hash([(np.asarray(a), np.asarray(b)) for a, b in splits]),
-            "random_state": _hash(random_state),
-            "search": _hash(
-                {
-                    "population_size": self.population_size,
-                    "mutation_rate": self.mutation_rate,
-                    "crossover_rate": self.crossover_rate,
-                    "tournament_size": self.tournament_size,
-                    "elitism": self.elitism,
-                    "predictor": self.predictor,
-                    "predictor_warmup": self.predictor_warmup,
-                    "screen_ratio": self.screen_ratio,
-                    "scoring": self.scoring,
-                    "refit_metric": self.refit if isinstance(self.refit, str) else 0,
-                    "error_score": self.error_score,
-                    "return_train_score": self.return_train_score,
-                }
-            ),
-        }
-
     def _initial_state(self):
         seed = self.random_state
         if isinstance(seed, np.random.RandomState):
@@ -506,403 +307,6 @@ class GeneticSearchCV(BaseSearchCV):
             "population": [],
             "graphs": {},
         }
-
-    # -- the pieces of a generation ----------------------------------------------
-    def _fitness_of(self, out_rows, metric):
-        scores = []
-        for out in out_rows:
-            ts = out["test_scores"]
-            scores.append(ts[metric] if isinstance(ts, dict) else ts)
-        scores = np.asarray(scores, dtype=np.float64)
-        return float(np.mean(scores)) if scores.size else np.nan
-
-    def _graph(self, genome, space, X, y, state, key):
-        """The candidate's untrained structure, cached by genome key."""
-        graphs = state["graphs"]
-        if key not in graphs:
-            estimator = clone(self.estimator).set_params(
-                **clone(space.to_params(genome), safe=False)
-            )
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    graph = candidate_graph(estimator, X, y)
-            except Exception as exc:  # noqa: BLE001 - a broken candidate
-                if self.error_score == "raise":
-                    raise
-                warnings.warn(
-                    f"could not build the structure of {space.to_params(genome)!r} "
-                    f"for the predictor ({type(exc).__name__}: {exc}); it is ranked "
-                    "last.",
-                    FitFailedWarning,
-                    stacklevel=3,
-                )
-                graph = None
-            if graph is not None:
-                graph.graph["params"] = space.to_params(genome)
-                graph.graph["genome_features"] = space.encode(genome)
-            graphs[key] = graph
-        return graphs[key]
-
-    def _probe_epochs(self):
-        """Epochs of the learning-curve probe the predictor asks for (0: none)."""
-        if self.predictor is None:
-            return 0
-        n_epochs = getattr(self._make_predictor(), "learning_curve_epochs", 0) or 0
-        has_epochs = any(
-            name.rsplit("__", 1)[-1] == "max_epochs"
-            for name in self.estimator.get_params(deep=True)
-        )
-        return int(n_epochs) if has_epochs else 0
-
-    def _annotate(self, items, space, X, y, splits, scorer, state, parallel):
-        """Graphs of ``items`` (genome, key), with learning curves if asked for.
-
-        Probes run through joblib like the fits; each probed candidate's
-        epochs are recorded in ``state["curves"]``.
-        """
-        graphs = [self._graph(g, space, X, y, state, k) for g, k in items]
-        n_epochs = self._probe_epochs()
-        if not n_epochs:
-            return graphs
-        curves = state.setdefault("curves", {})
-        todo = {}
-        for (genome, key), graph in zip(items, graphs):
-            if graph is not None and key not in curves:
-                todo.setdefault(key, genome)
-        train, test = splits[0]
-        results = (
-            parallel(
-                delayed(_probe_fit)(
-                    self.estimator,
-                    X,
-                    y,
-                    train,
-                    test,
-                    space.to_params(genome),
-                    n_epochs,
-                    scorer,
-                )
-                for genome in todo.values()
-            )
-            if todo
-            else []
-        )
-        for key, result in zip(todo, results):
-            curves[key] = result
-            state["graphs"][key].graph["learning_curve"] = [
-                result["score"],
-                *result["losses"],
-            ]
-        return graphs
-
-    def _fit_predictor(self, state, rng, space, X, y):
-        rows = [
-            r
-            for r in state["rows"]
-            if r["trained"]
-            and np.isfinite(r["fitness"])
-            and state["graphs"].get(r["key"]) is not None
-        ]
-        warmup = self.predictor_warmup or self.population_size
-        if self.predictor is None or len(rows) < max(2, warmup):
-            return None
-        predictor = self._make_predictor()
-        seed = int(rng.integers(np.iinfo(np.int32).max))
-        seeded = {
-            name: seed
-            for name, value in predictor.get_params(deep=True).items()
-            if name.rsplit("__", 1)[-1] == "random_state" and value is None
-        }
-        predictor.set_params(**seeded)
-        graphs = [state["graphs"][r["key"]] for r in rows]
-        predictor.fit(graphs, [r["fitness"] for r in rows])
-        return predictor
-
-    def _predict(self, predictor, graphs):
-        known = [i for i, g in enumerate(graphs) if g is not None]
-        predicted = np.full(len(graphs), np.nan)
-        if known:
-            predicted[known] = predictor.predict([graphs[i] for i in known])
-        return predicted
-
-    def _breed(self, state, rng, space):
-        """Offspring genomes and their parents' rows, new ones first-class."""
-        population = state["population"]
-        rows = state["rows"]
-        fitness = [member["fitness"] for member in population]
-        n_children = self.population_size - min(self.elitism, len(population))
-        seen = {r["key"]: i for i, r in enumerate(rows)}
-        children, child_keys = [], set()
-        while len(children) < n_children:
-            i, j = tournament_select(fitness, 2, self.tournament_size, rng)
-            a, b = rows[population[i]["row"]], rows[population[j]["row"]]
-            if rng.random() < self.crossover_rate:
-                pair = space.crossover(a["genome"], b["genome"], rng)
-                parents = [(population[i]["row"], population[j]["row"])] * 2
-            else:
-                pair = (dict(a["genome"]), dict(b["genome"]))
-                parents = [(population[i]["row"],), (population[j]["row"],)]
-            for genome, parent_rows in zip(pair, parents):
-                if len(children) == n_children:
-                    break
-                genome = space.mutate(genome, rng, rate=self.mutation_rate)
-                for _ in range(10):
-                    key = space.key(genome)
-                    if key not in seen and key not in child_keys:
-                        break
-                    genome = space.mutate(
-                        genome, rng, rate=self.mutation_rate, force=True
-                    )
-                key = space.key(genome)
-                child_keys.add(key)
-                children.append(
-                    {
-                        "genome": genome,
-                        "key": key,
-                        "parents": tuple(sorted(set(parent_rows))),
-                        "existing": seen.get(key),
-                    }
-                )
-        return children
-
-    def _evaluate(
-        self, parallel, candidates, space, X, y, splits, scorers, fit_params, *, first
-    ):
-        """Cross-validate ``candidates``; returns one list of outs per candidate."""
-        if not candidates:
-            return []
-        base = clone(self.estimator)
-        n_splits = len(splits)
-        out = parallel(
-            delayed(_fit_and_score_checked)(
-                clone(base),
-                X,
-                y,
-                scorer=scorers,
-                train=train,
-                test=test,
-                parameters=space.to_params(genome),
-                fit_params=fit_params,
-                score_params=None,
-                return_train_score=self.return_train_score,
-                return_n_test_samples=True,
-                return_times=True,
-                return_parameters=False,
-                error_score=self.error_score,
-                verbose=max(0, self.verbose - 1),
-                split_progress=(split_idx, n_splits),
-                candidate_progress=(cand_idx, len(candidates)),
-            )
-            for cand_idx, genome in enumerate(candidates)
-            for split_idx, (train, test) in enumerate(splits)
-        )
-        failures = [o["fit_error"] for o in out if o["fit_error"] is not None]
-        if failures and len(failures) == len(out) and first:
-            # As scikit-learn's searches: when every fit of the initial
-            # population fails the estimator is misconfigured; say why now.
-            raise ValueError(
-                f"All the {len(out)} fits of the initial population failed. "
-                "It is very likely that your model is misconfigured; set "
-                f"error_score='raise' to debug.\n{_failure_summary(failures)}"
-            )
-        if failures:
-            warnings.warn(
-                f"{len(failures)} of {len(out)} fits failed; their scores are set "
-                f"to error_score={self.error_score!r} and the search goes on.\n"
-                f"{_failure_summary(failures)}",
-                FitFailedWarning,
-                stacklevel=3,
-            )
-        return [out[i * n_splits : (i + 1) * n_splits] for i in range(len(candidates))]
-
-    def _generation(
-        self,
-        state,
-        rng,
-        space,
-        X,
-        y,
-        splits,
-        scorers,
-        fit_params,
-        metric,
-        parallel,
-        probe_scorer,
-    ):
-        """Run one generation, updating ``state`` in place."""
-        generation = state["generation"]
-        rows = state["rows"]
-        predictor = None
-        if generation == 0:
-            children, keys = [], set()
-            for _ in range(self.population_size):
-                genome = space.sample(rng)
-                for _ in range(10):
-                    if space.key(genome) not in keys:
-                        break
-                    genome = space.sample(rng)
-                keys.add(space.key(genome))
-                children.append(
-                    {
-                        "genome": genome,
-                        "key": space.key(genome),
-                        "parents": (),
-                        "existing": None,
-                    }
-                )
-            elites = []
-        else:
-            predictor = self._fit_predictor(state, rng, space, X, y)
-            if predictor is not None:  # refresh the fitness of predicted members
-                for member in state["population"]:
-                    row = rows[member["row"]]
-                    if not row["trained"]:
-                        graph = state["graphs"].get(row["key"])
-                        member["fitness"] = float(self._predict(predictor, [graph])[0])
-            trained = [
-                k
-                for k, m in enumerate(state["population"])
-                if rows[m["row"]]["trained"]
-            ]
-            order = elite_indices(
-                [state["population"][k]["fitness"] for k in trained], self.elitism
-            )
-            elites = [dict(state["population"][trained[k]]) for k in order]
-            children = self._breed(state, rng, space)
-
-        new = [c for c in children if c["existing"] is None]
-        predicted = np.full(len(new), np.nan)
-        to_train = list(range(len(new)))
-        if predictor is not None and new:
-            graphs = self._annotate(
-                [(c["genome"], c["key"]) for c in new],
-                space,
-                X,
-                y,
-                splits,
-                probe_scorer,
-                state,
-                parallel,
-            )
-            predicted = self._predict(predictor, graphs)
-            n_train = max(1, math.ceil(self.screen_ratio * len(new)))
-            ranking = np.argsort(-np.nan_to_num(predicted, nan=-np.inf), kind="stable")
-            to_train = sorted(ranking[:n_train].tolist())
-        outs = self._evaluate(
-            parallel,
-            [new[i]["genome"] for i in to_train],
-            space,
-            X,
-            y,
-            splits,
-            scorers,
-            fit_params,
-            first=generation == 0,
-        )
-        outs = dict(zip(to_train, outs))
-
-        population = elites
-        for i, child in enumerate(new):
-            out = outs.get(i)
-            fitness = (
-                self._fitness_of(out, metric)
-                if out is not None
-                else float(predicted[i])
-            )
-            row = {
-                "genome": child["genome"],
-                "key": child["key"],
-                "params": space.to_params(child["genome"]),
-                "generation": generation,
-                "parents": child["parents"],
-                "screened": predictor is not None,
-                "trained": out is not None,
-                "predicted_score": float(predicted[i]),
-                "out": out,
-                "fitness": fitness,
-            }
-            rows.append(row)
-            child["existing"] = len(rows) - 1
-        for child in children:
-            population.append(
-                {
-                    "row": child["existing"],
-                    "fitness": rows[child["existing"]]["fitness"],
-                }
-            )
-        state["population"] = population
-        if self.predictor is not None:  # the predictor learns from every trained row
-            self._annotate(
-                [(new[i]["genome"], new[i]["key"]) for i in to_train],
-                space,
-                X,
-                y,
-                splits,
-                probe_scorer,
-                state,
-                parallel,
-            )
-        if self.verbose > 0:
-            best = max(
-                (
-                    r["fitness"]
-                    for r in rows
-                    if r["trained"] and np.isfinite(r["fitness"])
-                ),
-                default=np.nan,
-            )
-            print(
-                f"[GeneticSearchCV] generation {generation}: trained {len(to_train)}"
-                f", predicted {len(new) - len(to_train)}, best so far {best:.4f}"
-            )
-
-    # -- results -----------------------------------------------------------------
-    def _results(self, rows, n_splits, splits, curves):
-        template = next((r["out"][0] for r in rows if r["trained"]), None)
-        flat, params = [], []
-        for row in rows:
-            params.append(row["params"])
-            if row["trained"]:
-                flat.extend(row["out"])
-                continue
-            for _, test in splits:  # a predicted row: no measured score
-                entry = {
-                    "fit_error": None,
-                    "test_scores": _error_like(template["test_scores"], np.nan),
-                    "n_test_samples": len(test),
-                    "fit_time": 0.0,
-                    "score_time": 0.0,
-                    "n_epochs": 0,
-                }
-                if self.return_train_score:
-                    entry["train_scores"] = _error_like(template["test_scores"], np.nan)
-                flat.append(entry)
-        more = {
-            "generation": [r["generation"] for r in rows],
-            "screened": [r["screened"] for r in rows],
-            "trained": [r["trained"] for r in rows],
-            "predicted_score": [r["predicted_score"] for r in rows],
-            "n_epochs": [
-                (
-                    float(np.sum([o["n_epochs"] for o in r["out"]]))
-                    if r["trained"]
-                    else 0.0
-                )
-                + curves.get(r["key"], {}).get("n_epochs", 0)
-                for r in rows
-            ],
-        }
-        with warnings.catch_warnings():
-            # Predicted rows have NaN test scores by design; real failures
-            # were reported by a FitFailedWarning when they happened.
-            warnings.filterwarnings("ignore", message="One or more of the")
-            results = self._format_results(params, n_splits, flat, more)
-        parents = np.empty(len(rows), dtype=object)
-        for i, row in enumerate(rows):
-            parents[i] = row["parents"]
-        results["parents"] = parents
-        return results
 
     # -- fit ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -946,7 +350,7 @@ class GeneticSearchCV(BaseSearchCV):
         splits = list(cv.split(X, y, groups))
         self.n_splits_ = len(splits)
 
-        fingerprint = self._fingerprint(X, y, splits)
+        fingerprint = search_fingerprint(self, X, y, splits)
         if self.checkpoint is not None and os.path.exists(self.checkpoint):
             state = read_checkpoint(self.checkpoint, fingerprint)
         else:
@@ -955,24 +359,36 @@ class GeneticSearchCV(BaseSearchCV):
         rng.bit_generator.state = state["rng_state"]
 
         with Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch) as parallel:
+            generation = Generation(
+                search=self,
+                space=space,
+                X=X,
+                y=y,
+                splits=splits,
+                scorers=scorers,
+                fit_params=fit_params,
+                metric=metric,
+                parallel=parallel,
+                probe_scorer=scorers._scorers[metric] if self.multimetric_ else scorers,
+                rng=rng,
+            )
             while state["generation"] < self.generations:
-                self._generation(
-                    state,
-                    rng,
-                    space,
-                    X,
-                    y,
-                    splits,
-                    scorers,
-                    fit_params,
-                    metric,
-                    parallel,
-                    scorers._scorers[metric] if self.multimetric_ else scorers,
-                )
+                generation.run(state)
                 state["generation"] += 1
                 state["rng_state"] = rng.bit_generator.state
                 if self.checkpoint is not None:
                     write_checkpoint(self.checkpoint, state, fingerprint)
+                if self.on_generation is not None:
+                    results = cv_results(
+                        self,
+                        state["rows"],
+                        self.n_splits_,
+                        splits,
+                        state.get("curves", {}),
+                    )
+                    record = GenerationRecord.from_state(state, results)
+                    if self.on_generation(record) is True:
+                        break
 
         rows = state["rows"]
         trained = [r for r in rows if r["trained"]]
@@ -983,11 +399,13 @@ class GeneticSearchCV(BaseSearchCV):
                 "individuals failed; set error_score='raise' to debug.\n"
                 f"{_failure_summary(errors)}"
             )
-        results = self._results(rows, self.n_splits_, splits, state.get("curves", {}))
+        results = cv_results(
+            self, rows, self.n_splits_, splits, state.get("curves", {})
+        )
         self.cv_results_ = results
         self.population_ = [m["row"] for m in state["population"]]
         # Fitted after the last checkpoint, so a resumed search draws the same.
-        self.predictor_ = self._fit_predictor(state, rng, space, X, y)
+        self.predictor_ = generation.fit_predictor(state)
 
         if self.refit or not self.multimetric_:
             self.best_index_ = int(self._select_best_index(self.refit, metric, results))

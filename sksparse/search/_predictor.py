@@ -22,6 +22,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from sksparse.utils import find_net
+
 __all__ = ["PerformancePredictor", "candidate_graph", "layered_features"]
 
 # Estimator parameters that count training epochs: set to 0 to build a
@@ -39,22 +41,6 @@ def _probe_indices(y, n_extra=32):
         _, first = np.unique(y, return_index=True)
         return np.unique(np.concatenate([first, np.arange(min(n, n_extra))]))
     return np.arange(min(n, n_extra))
-
-
-def _find_net(estimator, depth=0):
-    """The innermost fitted sksparse net (an object with ``net_``/``module_``)."""
-    if depth > 6 or estimator is None:
-        return None
-    attrs = getattr(estimator, "__dict__", {})
-    if "net_" in attrs or "module_" in attrs:
-        return estimator
-    steps = getattr(estimator, "steps", None)
-    if steps:
-        return _find_net(steps[-1][1], depth + 1)
-    for attr in ("estimator_", "best_estimator_"):
-        if attrs.get(attr) is not None:
-            return _find_net(attrs[attr], depth + 1)
-    return None
 
 
 def _network_to_graph():
@@ -104,7 +90,7 @@ def candidate_graph(estimator, X, y=None):
         est.fit(X_probe)
     else:
         est.fit(X_probe, _safe_indexing(y, rows))
-    net = _find_net(est)
+    net = find_net(est)
     if net is None:
         raise ValueError(
             f"cannot read a network structure from {type(estimator).__name__}: "
