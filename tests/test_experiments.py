@@ -205,3 +205,30 @@ def test_load_model_errors(tmp_path):
     (tmp_path / "x.joblib").write_bytes(b"\x00\x01 not a pickle")
     with pytest.raises(ValueError, match="not a model saved with joblib.dump"):
         load_model(tmp_path / "x.joblib")
+
+
+# -- the search driver ------------------------------------------------------------
+def test_genetic_search_yields_each_generation_then_resumes(tmp_path):
+    from sksparse.experiments import genetic_search
+
+    X, y, _, _ = load_dataset("digits", n_samples=120)
+    settings = dict(
+        population_size=2,
+        generations=2,
+        cv=2,
+        max_layers=1,
+        max_units=8,
+        max_epochs=1,
+        checkpoint=tmp_path / "search.pkl",
+    )
+    first = list(genetic_search(X, y, **settings))
+    assert [rows[0]["generation"] for rows, _ in first] == [0, 1]
+    search = first[-1][1]
+    assert hasattr(search, "best_estimator_") and search.on_generation is None
+    # A finished checkpoint: every generation is yielded again, none retrained.
+    again = list(genetic_search(X, y, **settings))
+
+    def dump(runs):  # NaN (no predicted score) compares equal as text
+        return json.dumps([rows for rows, _ in runs], sort_keys=True)
+
+    assert dump(again) == dump(first)

@@ -1,7 +1,9 @@
 """The genetic structure search of the command line, one generation at a time."""
 
 import json
+import queue
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,7 @@ from sksparse.search import GeneticSearchCV, LayerSizes, PriorChoice
 __all__ = ["genetic_search"]
 
 
-def _search_rows(search, generation):
-    results = search.cv_results_
+def _search_rows(results, generation):
     rows = []
     for i in np.flatnonzero(np.asarray(results["generation"]) == generation):
         params = results["params"][i]
@@ -60,7 +61,8 @@ def genetic_search(
 ):
     """Genetic structure search over sparse MLPs, one generation at a time.
 
-    A :class:`~sksparse.GeneticSearchCV` is fitted generation by generation.
+    One :class:`~sksparse.GeneticSearchCV` fit; its ``on_generation`` hook
+    hands each finished generation's rows out as they come.
 
     The genome is the hidden layer sizes (1 to ``max_layers`` layers of 8 to
     ``max_units`` units), the sparsity (0.5 to 0.95), the prior (uniform,
@@ -102,8 +104,9 @@ def genetic_search(
         ``mean_test_score``, ``std_test_score``, ``predicted_score``,
         ``n_epochs``, ``parents``.
     search : GeneticSearchCV
-        The search so far; after the last generation refitted, with
-        ``best_estimator_``.
+        The search; with the last generation's rows it is fitted and
+        refitted (``cv_results_``, ``best_estimator_``), before that it is
+        still running.
     """
     if generations < 1 or population_size < 2:
         raise ValueError(
@@ -132,20 +135,76 @@ def genetic_search(
         estimator,
         space,
         population_size=population_size,
-        generations=1,
+        generations=generations,
         predictor=predictor,
         screen_ratio=screen_ratio,
         cv=cv,
         n_jobs=n_jobs,
-        refit=False,
         random_state=random_state,
         verbose=verbose,
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(checkpoint) if checkpoint else Path(tmp) / "search.pkl"
         search.set_params(checkpoint=str(path))
-        for generation in range(generations):
-            last = generation == generations - 1
-            search.set_params(generations=generation + 1, refit=last)
-            search.fit(X, y)
-            yield _search_rows(search, generation), search
+        yield from _by_generation(search, X, y, generations)
+
+
+def _by_generation(search, X, y, generations):
+    """Fit ``search`` once, yielding each generation's rows as it finishes.
+
+    The fit runs in a thread whose ``on_generation`` hook hands every
+    generation's results to this generator; the last generation is yielded
+    once ``fit`` has returned (refitted). Generations a resumed checkpoint
+    already holds are yielded first. A caller that stops early (Ctrl-C, or
+    ``close()``) does not wait: the thread is a daemon, and the hook stops the
+    search at its next generation's end, after the checkpoint is written.
+    """
+    records = queue.Queue()
+    stop = threading.Event()
+
+    def hook(record):
+        if stop.is_set():
+            raise _Stopped
+        records.put(("generation", record.cv_results))
+
+    def work():
+        try:
+            search.set_params(on_generation=hook).fit(X, y)
+            outcome = ("done", search.cv_results_)
+        except _Stopped:
+            return
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the reader
+            outcome = ("error", exc)
+        finally:  # the search the caller keeps holds no closure (it pickles)
+            search.set_params(on_generation=None)
+        records.put(outcome)
+
+    threading.Thread(target=work, name="genetic_search", daemon=True).start()
+    done = 0  # generations yielded so far
+    try:
+        while True:
+            kind, results = _get(records)
+            if kind == "error":
+                raise results
+            last = generations if kind == "done" else generations - 1
+            available = int(np.max(results["generation"], initial=-1)) + 1
+            while done < min(available, last):
+                yield _search_rows(results, done), search
+                done += 1
+            if kind == "done":
+                return
+    finally:
+        stop.set()
+
+
+class _Stopped(Exception):
+    """Raised by the hook to end a fit whose reader has gone."""
+
+
+def _get(records):
+    # A timed wait, so that Ctrl-C reaches the main thread promptly.
+    while True:
+        try:
+            return records.get(timeout=0.2)
+        except queue.Empty:
+            continue
