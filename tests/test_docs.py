@@ -99,7 +99,9 @@ def test_every_example_written_is_run(module):
     # is no docstring) would look tested while it never runs.
     module = importlib.import_module(module)
     found = doctest.DocTestFinder(exclude_empty=True).find(module)
-    n_run = sum(len(test.examples) for test in found)
+    # A package's __init__ may run re-exported docstrings through __test__;
+    # those examples are written (and counted) in their own modules.
+    n_run = sum(len(test.examples) for test in found if ".__test__." not in test.name)
     n_written = Path(module.__file__).read_text().count(">>> ")
     assert (
         n_run == n_written > 0
