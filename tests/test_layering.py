@@ -1,4 +1,4 @@
-"""The import layering of STYLE.md §1: the lower layers know no scikit-learn."""
+"""The import layering: the lower floors (nn, graphs, utils) know no scikit-learn."""
 
 import subprocess
 import sys
