@@ -85,6 +85,8 @@ bench-peers-env:
 	test -x $(PEERS_VENV)/bin/python || $(PEERS_PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
 	$(PEERS_VENV)/bin/python -m pip install -q "numpy<2" scipy onnx onnxruntime
+	# sparseprop trains torch modules: the same torch as the project, from its own spec.
+	$(PEERS_VENV)/bin/python -m pip install -q "numpy<2" $(TORCH_SPEC)
 	for peer in "deepsparse==1.8.*" sparseprop; do \
 		name=$$(echo $$peer | sed 's/[=<>].*//'); \
 		$(PEERS_VENV)/bin/python -m pip install -q "numpy<2" "$$peer" \
