@@ -19,7 +19,7 @@ _LAZY = {
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
     "StructuralRegressor": "sksparse.estimators",
-    "compression_report": "sksparse.estimators",
+    "compression_report": "sksparse.metrics",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

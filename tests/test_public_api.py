@@ -91,6 +91,13 @@ PUBLIC = {
         "structural_features",
         "to_layered_dag",
     ],
+    "sksparse.metrics": [
+        "compression_report",
+        "kendall_tau_score",
+        "kendall_tau_scorer",
+        "spearman_score",
+        "spearman_scorer",
+    ],
     "sksparse.nn": [
         "CompactLinear",
         "CompressedNetwork",

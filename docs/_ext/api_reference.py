@@ -14,6 +14,7 @@ import pkgutil
 SECTIONS = [
     ("sksparse", "Estimators", "The scikit-learn estimators, at the top level."),
     ("sksparse.estimators", "More estimators and reports", None),
+    ("sksparse.metrics", "Scores and compression reports", None),
     ("sksparse.nn", "Torch modules", None),
     ("sksparse.graphs", "Graphs: priors, mappings, structure", None),
     ("sksparse.pruning", "Pruning and sparse training", None),

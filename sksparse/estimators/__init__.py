@@ -3,11 +3,12 @@
 from sksparse.estimators._cnn import SparseCNNClassifier
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
-from sksparse.estimators._report import compression_report
 from sksparse.estimators._rnn import GraphPriorRNNClassifier
-from sksparse.estimators._structure import (
-    GraphFeatures,
-    StructuralRegressor,
+from sksparse.estimators._structure import GraphFeatures, StructuralRegressor
+
+# Re-exported from sksparse.metrics, their home, where users found them first.
+from sksparse.metrics import (
+    compression_report,
     kendall_tau_score,
     kendall_tau_scorer,
     spearman_score,

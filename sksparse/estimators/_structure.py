@@ -11,10 +11,8 @@ import numbers
 import networkx as nx
 import numpy as np
 from joblib import Parallel, delayed
-from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.metrics import make_scorer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import (
@@ -30,10 +28,6 @@ from sksparse.graphs._features import _feature_rows
 __all__ = [
     "GraphFeatures",
     "StructuralRegressor",
-    "kendall_tau_score",
-    "kendall_tau_scorer",
-    "spearman_score",
-    "spearman_scorer",
 ]
 
 
@@ -397,22 +391,3 @@ of shape (n_samples, n_features)
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def kendall_tau_score(y_true, y_pred):
-    """Kendall's τ-b between true and predicted values (scipy's ``kendalltau``).
-
-    ``nan`` where it is undefined (either side constant), as scipy returns.
-    """
-    return float(stats.kendalltau(y_true, y_pred).statistic)
-
-
-def spearman_score(y_true, y_pred):
-    """Spearman's rank correlation ρ between true and predicted values."""
-    return float(stats.spearmanr(y_true, y_pred).statistic)
-
-
-#: Scorer for ``cross_validate``/``GridSearchCV``: Kendall's τ (greater is better).
-kendall_tau_scorer = make_scorer(kendall_tau_score)
-#: Scorer for ``cross_validate``/``GridSearchCV``: Spearman's ρ (greater is better).
-spearman_scorer = make_scorer(spearman_score)

@@ -6,8 +6,8 @@ import joblib
 import networkx as nx
 import numpy as np
 
-from sksparse.estimators import compression_report
 from sksparse.graphs import network_to_graph, structural_features
+from sksparse.metrics import compression_report
 from sksparse.pruning import find_prunable_weights
 from sksparse.utils import find_module
 

@@ -68,8 +68,12 @@ def test_report_counts_parameters_and_flops_like_shrinkbench():
     assert report["removed_neurons"] == 1 and report["removed_features"] == 3
     # A dense-stored layer counts in full; all-CSR stores the non-zeros only.
     assert report["flops_compressed"] >= 3 + 6
-    assert compression_report(net, layout="csr")["flops_compressed"] == 3 + 6
-    assert report["bytes_compressed"] < report["bytes"]
+    csr = compression_report(net, layout="csr")
+    assert csr["flops_compressed"] == 3 + 6
+    # layout="auto" chooses by timing, so its file size is not fixed; dense's is
+    # (CSR's index arrays outweigh the 3 + 6 values of a net this small).
+    dense = compression_report(net, layout="dense")
+    assert dense["bytes_compressed"] < dense["bytes"]
 
 
 def test_report_on_fitted_estimator_measures_the_speedup(fitted_clf, digits):
@@ -174,7 +178,7 @@ def test_compress_needs_a_fitted_estimator():
 def test_docstring_examples_run():
     import doctest
 
-    from sksparse.estimators import _report
+    from sksparse.metrics import _compression as _report
 
     result = doctest.testmod(_report)
     assert result.failed == 0 and result.attempted > 0
