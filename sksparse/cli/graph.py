@@ -12,8 +12,8 @@ def register(subparsers):
         "graph",
         help="export a saved model's structure (GraphML, GEXF, GML, edge list)",
         description="Write the network of a saved model (.sksparse, or "
-        "a joblib pickle with --trust-pickle) as a directed graph: neurons are nodes (attributes "
-        "layer, index, kind), kept connections are edges. The format follows "
+        "a joblib pickle with --trust-pickle) as a directed graph: neurons "
+        "are nodes (attributes layer, index, kind), kept connections are edges. The format follows "
         "the extension.",
     )
     add_model_argument(parser)
