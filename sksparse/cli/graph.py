@@ -13,8 +13,8 @@ def register(subparsers):
         help="export a saved model's structure (GraphML, GEXF, GML, edge list)",
         description="Write the network of a saved model (.sksparse, or "
         "a joblib pickle with --trust-pickle) as a directed graph: neurons "
-        "are nodes (attributes layer, index, kind), kept connections are edges. The format follows "
-        "the extension.",
+        "are nodes (attributes layer, index, kind), kept connections are "
+        "edges. The format follows the extension.",
     )
     add_model_argument(parser)
     parser.add_argument(

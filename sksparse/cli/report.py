@@ -42,7 +42,8 @@ def register(subparsers):
         help="compression report and structure summary of a saved model",
         description="Load a model saved with sksparse.io.save (.sksparse), or "
         "with joblib.dump (with --trust-pickle), and report its size and "
-        "sparsity per layer, ShrinkBench's compression measures and a summary of its structure as a graph.",
+        "sparsity per layer, ShrinkBench's compression measures and a "
+        "summary of its structure as a graph.",
     )
     add_model_argument(parser)
     add_data_options(parser, default=None)
