@@ -91,6 +91,7 @@ PUBLIC = {
         "structural_features",
         "to_layered_dag",
     ],
+    "sksparse.io": ["load", "save"],
     "sksparse.metrics": [
         "compression_report",
         "kendall_tau_score",

@@ -19,6 +19,7 @@ SECTIONS = [
     ("sksparse.graphs", "Graphs: priors, mappings, structure", None),
     ("sksparse.pruning", "Pruning and sparse training", None),
     ("sksparse.search", "Structure search", None),
+    ("sksparse.io", "Saving and loading models", None),
     ("sksparse.datasets", "Data sets", None),
     ("sksparse.plotting", "Plotting", None),
     ("sksparse.experiments", "Experiments (the command line's library)", None),

@@ -378,11 +378,11 @@ def add_mlp_options(parser, *, hidden, epochs, lr):
 
 def add_model_argument(parser):
     """The ``MODEL`` file and ``--trust-pickle``."""
-    parser.add_argument("model", metavar="MODEL.joblib", type=existing_file)
+    parser.add_argument("model", metavar="MODEL", type=existing_file)
     parser.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow reading a pickle (joblib) model file. Unpickling runs any "
         "code the file holds, so pass this only for files you made or trust; "
-        "every model file sksparse writes today is a joblib pickle",
+        "a .sksparse file (sksparse.io.save) runs no code and needs no flag",
     )

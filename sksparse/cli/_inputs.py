@@ -78,21 +78,26 @@ def load_data(args):
 def check_trust(args):
     """Refuse to go on, before any work, if reading ``args.model`` needs consent.
 
-    Every model file sksparse writes today (``prune --save-models``, the
-    search's ``best_model.joblib``) is a joblib pickle, and unpickling runs
-    whatever code the file holds; so reading one needs ``--trust-pickle``.
-    A pickle-free model format, once there is one, is to be recognised here
-    before this check and read without the flag.
+    A file in sksparse's own format (:func:`sksparse.io.save`, ``.sksparse``)
+    is recognised by its header, whatever its name, and read without consent:
+    loading it runs no code. Anything else is read as a joblib pickle, and
+    unpickling runs whatever code the file holds; so it needs
+    ``--trust-pickle``.
 
     Raises
     ------
     CommandError
-        Without ``--trust-pickle``.
+        For a file not in sksparse's format, without ``--trust-pickle``.
     """
+    from sksparse.io._file import is_model_file
+
+    if is_model_file(args.model):
+        return
     if not args.trust_pickle:
         raise CommandError(
-            f"{args.model} is read with pickle (joblib.load), which runs any code "
-            "the file holds; pass --trust-pickle if you made or trust this file"
+            f"{args.model} is not a .sksparse file (sksparse.io.save) and would be "
+            "read with pickle (joblib.load), which runs any code the file holds; "
+            "pass --trust-pickle if you made or trust this file"
         )
 
 
@@ -102,10 +107,19 @@ def read_model(args):
     Raises
     ------
     CommandError
-        Without ``--trust-pickle``.
+        For a pickle, without ``--trust-pickle``.
     ValueError
-        If the file is not a model saved with ``joblib.dump``.
+        If a ``.sksparse`` file fails its hash, or a pickle is not a model
+        saved with ``joblib.dump``.
+    TypeError
+        If a ``.sksparse`` file names a class that is not sksparse's.
     """
+    from sksparse.io._file import is_model_file
+
+    if is_model_file(args.model):
+        from sksparse.io import load
+
+        return load(args.model)
     check_trust(args)
     from sksparse.experiments import load_model
 

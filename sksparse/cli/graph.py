@@ -11,10 +11,10 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "graph",
         help="export a saved model's structure (GraphML, GEXF, GML, edge list)",
-        description="Write the network of a saved model (read with "
-        "--trust-pickle) as a directed graph: neurons are nodes (attributes "
-        "layer, index, kind), kept connections are edges. The format follows "
-        "the extension.",
+        description="Write the network of a saved model (.sksparse, or "
+        "a joblib pickle with --trust-pickle) as a directed graph: neurons "
+        "are nodes (attributes layer, index, kind), kept connections are "
+        "edges. The format follows the extension.",
     )
     add_model_argument(parser)
     parser.add_argument(

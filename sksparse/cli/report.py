@@ -40,9 +40,10 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "report",
         help="compression report and structure summary of a saved model",
-        description="Load a model saved with joblib.dump (with --trust-pickle) "
-        "and report its size and sparsity per layer, ShrinkBench's compression "
-        "measures and a summary of its structure as a graph.",
+        description="Load a model saved with sksparse.io.save (.sksparse), or "
+        "with joblib.dump (with --trust-pickle), and report its size and "
+        "sparsity per layer, ShrinkBench's compression measures and a "
+        "summary of its structure as a graph.",
     )
     add_model_argument(parser)
     add_data_options(parser, default=None)
