@@ -17,15 +17,14 @@ Checkpoints are pickles: load only those you wrote yourself.
 
 import hashlib
 import numbers
-import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import joblib
 import numpy as np
 
 from sksparse.search._space import LayerSizes, PriorChoice
+from sksparse.utils._files import atomic_write
 
 __all__ = ["read_checkpoint", "search_fingerprint", "write_checkpoint"]
 
@@ -60,20 +59,8 @@ def write_checkpoint(path, state, fingerprint):
     }
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            pickle.dump(envelope, file, protocol=pickle.HIGHEST_PROTOCOL)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave half-written temporaries behind, even on KeyboardInterrupt.
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as file:
+        pickle.dump(envelope, file, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
