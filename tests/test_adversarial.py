@@ -6,7 +6,10 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy.stats import randint
+from sklearn.tree import DecisionTreeClassifier
 
+from sksparse import GeneticSearchCV
 from sksparse.experiments import ResultsWriter
 from sksparse.search._checkpoint import read_checkpoint, write_checkpoint
 from sksparse.utils._files import atomic_write, remove_stale_temporaries
@@ -108,3 +111,97 @@ def test_saved_models_are_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         _sweeps._fit_and_test(Fitted(), X, [0, 1], X, [0, 1], {}, model_path)
     assert list(model_path.parent.iterdir()) == []
+
+
+# -- search checkpoints: writability, one search per checkpoint ------------------
+def _search(checkpoint, estimator=None):
+    return GeneticSearchCV(
+        estimator or DecisionTreeClassifier(random_state=0),
+        {"max_depth": randint(1, 6)},
+        population_size=4,
+        generations=1,
+        cv=2,
+        random_state=0,
+        checkpoint=checkpoint,
+    )
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+FITS = []
+
+
+class _CountingTree(DecisionTreeClassifier):
+    """A tree that records its fits, so a test can see that none happened."""
+
+    def fit(self, X, y, **params):
+        FITS.append(1)
+        return super().fit(X, y, **params)
+
+
+def test_read_only_checkpoint_folder_fails_before_any_training(tmp_path, monkeypatch):
+    """A read-only checkpoint folder: a clear error naming it, before any fit."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.name == "nt" or os.geteuid() == 0:
+        # root writes anyway: make the folder refuse new files as it would.
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr("tempfile.mkstemp", refuse)
+    FITS.clear()
+    search = _search(folder / "ck.pkl", _CountingTree(random_state=0))
+    try:
+        with pytest.raises(
+            ValueError, match=r"checkpoint .*ck\.pkl.* cannot be written"
+        ):
+            search.fit(*_data())
+    finally:
+        folder.chmod(0o700)
+    assert FITS == []
+    assert list(folder.iterdir()) == []
+
+
+def test_checkpoint_that_is_a_directory_fails_clearly(tmp_path):
+    """A checkpoint path naming a directory: a clear error, not a late crash."""
+    (tmp_path / "ck.pkl").mkdir()
+    with pytest.raises(ValueError, match="checkpoint .* cannot be written"):
+        _search(tmp_path / "ck.pkl").fit(*_data())
+
+
+def test_second_search_on_a_held_checkpoint_is_refused(tmp_path):
+    """Two searches, one checkpoint: the second gets an error naming the holder."""
+    from sksparse.search._checkpoint import checkpoint_lock
+
+    path = tmp_path / "ck.pkl"
+    with checkpoint_lock(path):
+        with pytest.raises(
+            ValueError, match=rf"in use by another search.*{os.getpid()}"
+        ):
+            _search(path).fit(*_data())
+        assert not path.exists()
+    # Released when the first finishes: the search now runs and frees it.
+    _search(path).fit(*_data())
+    assert path.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pkl"]
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path):
+    """A lock left by a killed search (its pid dead) is taken over, warned."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path = tmp_path / "ck.pkl"
+    (tmp_path / ".ck.pkl.lock").write_text(f"{dead.pid} {socket.gethostname()}\n")
+    (tmp_path / ".ck.pkl.k1ll3d.tmp").write_bytes(b"torn")
+    with pytest.warns(UserWarning, match=rf"taking over .*{dead.pid}"):
+        _search(path).fit(*_data())
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pkl"]
