@@ -14,10 +14,11 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from sksparse.utils._files import atomic_write
 
 __all__ = [
     "CommandError",
@@ -154,15 +155,8 @@ def write_json(path, payload):
     # them back as None and write again.
     payload = json.loads(text, parse_constant=lambda _: None)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as file:
+        file.write(json.dumps(payload, indent=2) + "\n")
     return path
 
 

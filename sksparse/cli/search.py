@@ -1,8 +1,5 @@
 """``sksparse search``: genetic search over sparse MLP structures, resumable."""
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from sksparse.cli._args import (
@@ -24,6 +21,7 @@ from sksparse.cli._run import (
     settings,
     use_agg,
 )
+from sksparse.utils._files import atomic_write
 
 __all__ = ["check", "register", "run"]
 
@@ -121,15 +119,8 @@ def _dump_atomic(model, path):
     """``joblib.dump`` through a temporary file, so a full disk leaves no torn file."""
     import joblib
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            joblib.dump(model, file)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as file:
+        joblib.dump(model, file)
     return path
 
 

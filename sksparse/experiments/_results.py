@@ -3,10 +3,11 @@
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
+
+from sksparse.utils._files import atomic_write
 
 __all__ = ["ResultsWriter", "format_table"]
 
@@ -27,18 +28,14 @@ def _jsonable(value):
     return str(value)
 
 
-def _write_atomic(path, text):
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 class ResultsWriter:
     """Write result rows to ``<out>/<name>.json`` and ``.csv`` as they arrive.
 
-    Both files are rewritten (atomically, through a temporary file) after
-    every row, so an interrupted experiment leaves complete, readable files
-    holding every finished row.
+    Both files are rewritten after every row, atomically, through a
+    temporary file from :func:`tempfile.mkstemp` in ``out`` (so a link
+    planted at a guessable temporary name is never followed): an
+    interrupted experiment leaves complete, readable files holding every
+    finished row.
 
     Parameters
     ----------
@@ -84,17 +81,16 @@ class ResultsWriter:
     def flush(self):
         """Write every row so far."""
         payload = {"meta": _jsonable(self.meta), "rows": _jsonable(self.rows)}
-        _write_atomic(self.json_path, json.dumps(payload, indent=2) + "\n")
+        with atomic_write(self.json_path) as f:
+            f.write(json.dumps(payload, indent=2) + "\n")
         columns = []
         for row in self.rows:
             columns += [k for k in row if k not in columns]
-        tmp = self.csv_path.with_name(f".{self.csv_path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_write(self.csv_path, newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             for row in self.rows:
                 writer.writerow({k: _csv_value(v) for k, v in row.items()})
-        os.replace(tmp, self.csv_path)
 
 
 def _csv_value(value):

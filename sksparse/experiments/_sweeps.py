@@ -10,6 +10,7 @@ from skorch.callbacks import ProgressBar
 from sksparse.estimators import PrunedEstimator, SparseMLPClassifier
 from sksparse.graphs import PRIORS
 from sksparse.pruning import SET, MagnitudePruner, RandomPruner, RigL
+from sksparse.utils._files import atomic_write
 
 __all__ = [
     "PRUNING_METHODS",
@@ -149,7 +150,9 @@ def _fit_and_test(estimator, X, y, X_test, y_test, row, model_path):
     row["fit_seconds"] = round(seconds, 3)
     if model_path is not None:
         Path(model_path).parent.mkdir(parents=True, exist_ok=True)
-        joblib.dump(estimator, model_path)
+        # Atomic: a full disk or a kill leaves no truncated model file.
+        with atomic_write(model_path, "wb") as file:
+            joblib.dump(estimator, file)
         row["model"] = str(model_path)
     return row
 

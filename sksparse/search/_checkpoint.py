@@ -13,21 +13,35 @@ and that state's SHA-256. Reading checks all three and raises a
 written by a different search, so that a search never restarts silently.
 
 Checkpoints are pickles: load only those you wrote yourself.
+
+While a search runs it holds :func:`checkpoint_lock`: a lock file beside
+the checkpoint, so that two searches never write one checkpoint in turn.
 """
 
+import contextlib
+import errno
 import hashlib
 import numbers
 import os
 import pickle
+import socket
 import tempfile
+import time
+import warnings
 from pathlib import Path
 
 import joblib
 import numpy as np
 
 from sksparse.search._space import LayerSizes, PriorChoice
+from sksparse.utils._files import atomic_write, remove_stale_temporaries
 
-__all__ = ["read_checkpoint", "search_fingerprint", "write_checkpoint"]
+__all__ = [
+    "checkpoint_lock",
+    "read_checkpoint",
+    "search_fingerprint",
+    "write_checkpoint",
+]
 
 _FORMAT = "sksparse.search checkpoint"
 _VERSION = 1
@@ -60,20 +74,8 @@ def write_checkpoint(path, state, fingerprint):
     }
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            pickle.dump(envelope, file, protocol=pickle.HIGHEST_PROTOCOL)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # Never leave half-written temporaries behind, even on KeyboardInterrupt.
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_write(path, "wb") as file:
+        pickle.dump(envelope, file, protocol=pickle.HIGHEST_PROTOCOL)
     return path
 
 
@@ -147,6 +149,141 @@ def read_checkpoint(path, fingerprint):
             "or delete the checkpoint / pass another path to start afresh."
         )
     return pickle.loads(payload)
+
+
+# -- one search per checkpoint -------------------------------------------------
+def _lock_path(path):
+    return path.with_name(f".{path.name}.lock")
+
+
+def _pid_alive(pid):
+    if os.name == "nt":
+        # os.kill on Windows terminates the process: never probe. Unknown is
+        # treated as alive, so the user is asked to delete the lock.
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by another user
+    return True
+
+
+def _read_holder(lock):
+    """``(pid, host)`` written in ``lock``; None if unreadable or malformed."""
+    try:
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd) as file:
+        fields = file.read(256).split()
+    if len(fields) != 2 or not fields[0].isdigit():
+        return None
+    return int(fields[0]), fields[1]
+
+
+def _age(lock):
+    try:
+        return time.time() - os.lstat(lock).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _check_writable(path):
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        # The only test that holds everywhere (ACLs, read-only mounts, root):
+        # create a file where the checkpoint's temporary files will go.
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"checkpoint {str(path)!r} cannot be written ({exc.strerror or exc}); "
+            "pass a checkpoint path in a writable folder. Checked before any "
+            "training, so no generation is lost."
+        ) from None
+
+
+@contextlib.contextmanager
+def checkpoint_lock(path):
+    """Hold ``path``'s checkpoint for the block: one search per checkpoint.
+
+    Before any training: checks that the checkpoint can be written, takes
+    the lock file ``.<name>.lock`` beside it (created with ``O_CREAT |
+    O_EXCL``, holding the pid and host name of the search), and removes the
+    temporary files an earlier, killed search left. The lock is removed
+    when the block ends, however it ends.
+
+    A lock whose process no longer runs on this host (a search killed by
+    SIGKILL or a power cut) is taken over with a warning. The lock is a
+    file of our own rather than ``fcntl.flock`` (as the ``filelock``
+    package uses) so that the error can name the holding process and so
+    that it works alike on every platform and file system that supports
+    ``O_EXCL``.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint's folder is not writable, or another running
+        search holds the checkpoint.
+    """
+    path = Path(path)
+    _check_writable(path)
+    lock = _lock_path(path)
+    me = f"{os.getpid()} {socket.gethostname()}\n"
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_holder(lock)
+            host = socket.gethostname()
+            if holder is None:
+                who = "an unreadable lock"
+                # A lock created an instant ago may not hold its pid yet.
+                stale = _age(lock) > 10.0
+            else:
+                who = f"process {holder[0]} on {holder[1]}"
+                stale = holder[1] == host and not _pid_alive(holder[0])
+            if attempt or not stale:
+                raise ValueError(
+                    f"checkpoint {str(path)!r} is in use by another search "
+                    f"({who}, lock {str(lock)!r}). Wait for it to finish or "
+                    "pass another checkpoint path; delete the lock file only "
+                    "if that search no longer runs."
+                ) from None
+            what = (
+                f"process {holder[0]}, which no longer runs"
+                if holder is not None
+                else "an unreadable lock"
+            )
+            warnings.warn(
+                f"taking over the lock of checkpoint {str(path)!r} left by "
+                f"{what} (a search killed before it could remove {str(lock)!r}).",
+                UserWarning,
+                stacklevel=3,
+            )
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+            continue
+        with os.fdopen(fd, "w") as file:
+            file.write(me)
+        break
+    try:
+        # We hold the lock: no writer of this checkpoint is alive, so any
+        # temporary file beside it is a torn leftover.
+        remove_stale_temporaries(path)
+        yield path
+    finally:
+        # Remove the lock only if it is still ours (not taken over by a
+        # search that believed us dead).
+        if _read_holder(lock) == (os.getpid(), socket.gethostname()):
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
 
 
 # -- fingerprints for checkpoints ---------------------------------------------

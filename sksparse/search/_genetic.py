@@ -9,6 +9,7 @@ the most promising are trained (Stier, Darji & Granitzer 2021). The state is
 checkpointed atomically after every generation.
 """
 
+import contextlib
 import copy
 import os
 import time
@@ -25,6 +26,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import _check_method_params, indexable
 
 from sksparse.search._checkpoint import (
+    checkpoint_lock,
     read_checkpoint,
     search_fingerprint,
     write_checkpoint,
@@ -351,44 +353,56 @@ class GeneticSearchCV(BaseSearchCV):
         self.n_splits_ = len(splits)
 
         fingerprint = search_fingerprint(self, X, y, splits)
-        if self.checkpoint is not None and os.path.exists(self.checkpoint):
-            state = read_checkpoint(self.checkpoint, fingerprint)
-        else:
-            state = self._initial_state()
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["rng_state"]
+        # Before any training: a checkpoint that cannot be written, or that
+        # another search is writing, fails now rather than a generation later.
+        lock = (
+            contextlib.nullcontext()
+            if self.checkpoint is None
+            else checkpoint_lock(self.checkpoint)
+        )
+        with lock:
+            if self.checkpoint is not None and os.path.exists(self.checkpoint):
+                state = read_checkpoint(self.checkpoint, fingerprint)
+            else:
+                state = self._initial_state()
+            rng = np.random.default_rng()
+            rng.bit_generator.state = state["rng_state"]
 
-        with Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch) as parallel:
-            generation = Generation(
-                search=self,
-                space=space,
-                X=X,
-                y=y,
-                splits=splits,
-                scorers=scorers,
-                fit_params=fit_params,
-                metric=metric,
-                parallel=parallel,
-                probe_scorer=scorers._scorers[metric] if self.multimetric_ else scorers,
-                rng=rng,
-            )
-            while state["generation"] < self.generations:
-                generation.run(state)
-                state["generation"] += 1
-                state["rng_state"] = rng.bit_generator.state
-                if self.checkpoint is not None:
-                    write_checkpoint(self.checkpoint, state, fingerprint)
-                if self.on_generation is not None:
-                    results = cv_results(
-                        self,
-                        state["rows"],
-                        self.n_splits_,
-                        splits,
-                        state.get("curves", {}),
-                    )
-                    record = GenerationRecord.from_state(state, results)
-                    if self.on_generation(record) is True:
-                        break
+            with Parallel(
+                n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch
+            ) as parallel:
+                generation = Generation(
+                    search=self,
+                    space=space,
+                    X=X,
+                    y=y,
+                    splits=splits,
+                    scorers=scorers,
+                    fit_params=fit_params,
+                    metric=metric,
+                    parallel=parallel,
+                    probe_scorer=scorers._scorers[metric]
+                    if self.multimetric_
+                    else scorers,
+                    rng=rng,
+                )
+                while state["generation"] < self.generations:
+                    generation.run(state)
+                    state["generation"] += 1
+                    state["rng_state"] = rng.bit_generator.state
+                    if self.checkpoint is not None:
+                        write_checkpoint(self.checkpoint, state, fingerprint)
+                    if self.on_generation is not None:
+                        results = cv_results(
+                            self,
+                            state["rows"],
+                            self.n_splits_,
+                            splits,
+                            state.get("curves", {}),
+                        )
+                        record = GenerationRecord.from_state(state, results)
+                        if self.on_generation(record) is True:
+                            break
 
         rows = state["rows"]
         trained = [r for r in rows if r["trained"]]
