@@ -139,8 +139,10 @@ PUBLIC = {
         "find_prunable_weights",
         "magnitude_masks",
         "prunable_sparsity",
+        "pruning_path",
         "random_masks",
         "select_masks",
+        "sensitivity_curve",
         "weight_classes",
     ],
     "sksparse.search": [

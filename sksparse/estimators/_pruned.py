@@ -4,6 +4,7 @@ import contextlib
 import copy
 from numbers import Integral
 
+import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
@@ -11,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from sksparse.pruning import MagnitudePruner
 from sksparse.pruning._base import (
@@ -57,6 +59,92 @@ def _keep_pruned_at_zero(net, module, masks):
             handle.remove()
 
 
+class _RewindSnapshot(Callback):
+    """Copy a net's parameters at the start of training or after ``epoch`` epochs.
+
+    A callback, so the snapshot is taken inside the estimator's one fit: a fit
+    split in two (k epochs, then a warm start) would re-seed the shuffling.
+    """
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+        self.weights = None
+
+    def _take(self, net):
+        self.weights = {
+            name: p.detach().cpu().clone() for name, p in net.module_.named_parameters()
+        }
+
+    def on_train_begin(self, net, **kwargs):
+        if self.epoch == 0 and self.weights is None:
+            self._take(net)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.epoch > 0 and len(net.history) == self.epoch:
+            self._take(net)
+
+
+_SNAPSHOT = "_sksparse_rewind"
+
+
+def _fit_with_snapshot(estimator, X, y, epoch):
+    """Fit ``estimator`` and return its parameters at ``epoch`` (0: at init).
+
+    The snapshot callback is added to a copy of the estimator's callbacks and
+    removed from the fitted net afterwards, so the fitted estimator's
+    parameters and pickle are those of a plain fit.
+    """
+    original = estimator.get_params(deep=False).get("callbacks", "missing")
+    if original == "missing":
+        raise TypeError(
+            f"rewind needs an estimator with a callbacks parameter (sksparse "
+            f"estimators, skorch nets), got {type(estimator).__name__}."
+        )
+    snapshot = _RewindSnapshot(epoch)
+    estimator.set_params(callbacks=[*(original or []), (_SNAPSHOT, snapshot)])
+    estimator.fit(X, y)
+    net = estimator if isinstance(estimator, NeuralNet) else estimator.net_
+    # The callbacks of sksparse estimators are deep-copied into the net.
+    taken = dict(net.callbacks_)[_SNAPSHOT].weights
+    net.callbacks_ = [(n, cb) for n, cb in net.callbacks_ if n != _SNAPSHOT]
+    # Plain attribute writes: skorch's set_params(callbacks=...) would
+    # re-initialise the fitted net's callbacks.
+    net.callbacks = [(n, cb) for n, cb in net.callbacks if n != _SNAPSHOT]
+    estimator.callbacks = original
+    if taken is None:
+        raise ValueError(
+            f"rewind={epoch} asks for the weights after {epoch} epochs, but the "
+            f"estimator trained only {len(net.history)} epochs; lower rewind or "
+            "raise max_epochs."
+        )
+    return taken
+
+
+@torch.no_grad()
+def _rewind(net, weights, masks):
+    """Reset the kept weights to ``weights``; pruned ones stay exactly zero.
+
+    Every parameter (biases too, as in Frankle & Carbin's reset) is copied;
+    a prunable weight is copied through its keep-mask (``masks``, else its
+    mask buffer). The optimizer state is cleared: moments from the end of
+    training would push the rewound ticket along the old trajectory, where
+    the papers re-train it as from the rewind point.
+    """
+    module = net.module_
+    buffers = {pw.name: pw.mask_buffer for pw in find_prunable_weights(module)}
+    for name, param in module.named_parameters():
+        stored = weights[name].to(device=param.device, dtype=param.dtype)
+        keep = masks.get(name)
+        if keep is None and buffers.get(name) is not None:
+            keep = buffers[name]
+        if keep is not None:
+            keep = keep.to(param.device) != 0
+            stored = torch.where(keep, stored, torch.zeros_like(stored))
+        param.copy_(stored)
+    for optimizer in net_optimizers(net):
+        optimizer.state.clear()
+
+
 class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     """Fit an estimator, prune its network, re-train it: one estimator.
 
@@ -90,6 +178,15 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         re-trains a deep copy of it instead of fitting a clone (as
         scikit-learn's ``SelectFromModel(prefit=True)``), which lets several
         pruning runs share one dense training.
+    rewind : None, "init" or int, default=None
+        Lottery-ticket rewinding (Frankle & Carbin 2019; Frankle et al.
+        2020): after each pruning event the kept weights (and every other
+        parameter) are reset to their values at initialisation (``"init"``,
+        or ``0``) or after ``rewind`` epochs of the first fit, the optimizer
+        state is cleared, and the net is re-trained for ``retrain_epochs``
+        (for a ticket, as long as the first fit trained after the rewind
+        point). None keeps the trained weights (fine-tuning). Needs
+        ``prefit=False``: the weights to rewind to are taken during the fit.
 
     Attributes
     ----------
@@ -104,6 +201,9 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     history_ : skorch.History
         The net's training history: the first fit, then the re-training
         epochs (with the sparsity recorded under ``"sparsity"``).
+    rewind_weights_ : dict of str to torch.Tensor or None
+        With ``rewind``: every parameter of the network at the rewind point
+        (on the CPU), by name; the kept weights are reset to these.
     classes_ : ndarray of shape (n_classes,)
         For classifiers.
     n_features_in_ : int
@@ -127,13 +227,21 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, estimator, pruner=None, *, retrain_epochs=5, schedule=None, prefit=False
+        self,
+        estimator,
+        pruner=None,
+        *,
+        retrain_epochs=5,
+        schedule=None,
+        prefit=False,
+        rewind=None,
     ):
         self.estimator = estimator
         self.pruner = pruner
         self.retrain_epochs = retrain_epochs
         self.schedule = schedule
         self.prefit = prefit
+        self.rewind = rewind
 
     _parameter_constraints = {
         "estimator": [HasMethods("fit")],
@@ -145,6 +253,11 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
             HasMethods("targets"),
         ],
         "prefit": ["boolean"],
+        "rewind": [
+            None,
+            StrOptions({"init"}),
+            Interval(Integral, 0, None, closed="left"),
+        ],
     }
 
     def _check_prefit(self):
@@ -173,9 +286,23 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         """
         schedule = check_schedule(self.schedule)
         pruner = MagnitudePruner() if self.pruner is None else clone(self.pruner)
+        if isinstance(self.rewind, bool):
+            raise TypeError(
+                f"rewind must be None, 'init' or an int >= 0, got {self.rewind!r}."
+            )
+        rewind_epoch = 0 if self.rewind == "init" else self.rewind
+        rewind_weights = None
         if self.prefit:
+            if rewind_epoch is not None:
+                raise ValueError(
+                    f"rewind={self.rewind!r} needs the weights of the first fit, "
+                    "which a prefit estimator does not have; use prefit=False."
+                )
             self._check_prefit()
             estimator = copy.deepcopy(self.estimator)
+        elif rewind_epoch is not None:
+            estimator = clone(self.estimator)
+            rewind_weights = _fit_with_snapshot(estimator, X, y, rewind_epoch)
         else:
             estimator = clone(self.estimator).fit(X, y)
         net = estimator if isinstance(estimator, NeuralNet) else estimator.net_
@@ -185,6 +312,8 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         for target in schedule.targets(pruner.amount):
             masks = pruner.compute_masks(module, target)
             apply_masks(module, masks, net_optimizers(net))
+            if rewind_weights is not None:
+                _rewind(net, rewind_weights, masks)
             if self.retrain_epochs:
                 plain = {
                     pw.name
@@ -198,6 +327,7 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
 
         self.estimator_ = estimator
         self.pruner_ = pruner
+        self.rewind_weights_ = rewind_weights
         self.masks_ = {
             n: m.detach().cpu().numpy().astype(bool) for n, m in masks.items()
         }

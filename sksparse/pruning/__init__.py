@@ -6,6 +6,8 @@ their parameters) find the weights of any torch module and write the masks in
 place; :class:`Pruning` prunes on a schedule while a skorch net trains.
 """
 
+import importlib
+
 from sksparse.pruning._base import (
     BasePruner,
     PrunableWeight,
@@ -38,7 +40,26 @@ __all__ = [
     "find_prunable_weights",
     "magnitude_masks",
     "prunable_sparsity",
+    "pruning_path",
     "random_masks",
     "select_masks",
+    "sensitivity_curve",
     "weight_classes",
 ]
+
+# Lazy (PEP 562): the path and the sensitivity curve fit estimators, which
+# import this package; an eager import here would be circular.
+_LAZY = {
+    "pruning_path": "sksparse.estimators._path",
+    "sensitivity_curve": "sksparse.estimators._path",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sksparse.pruning' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
