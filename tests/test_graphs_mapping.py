@@ -451,3 +451,33 @@ def test_estimator_passes_min_in_degree_through_prior_params():
     for mask in clf.masks_:
         assert int(np.asarray(mask).sum(axis=1).min()) >= 2
     assert clf.prior_params == {"min_in_degree": 2}  # not mutated
+
+
+@pytest.mark.parametrize("mapping", ["neuron", "relational"])
+def test_uniform_output_draws_only_the_last_layer_uniformly(mapping):
+    sizes, density = [64, 32, 10], 0.1
+    local = prior_masks(
+        sizes, density, prior="watts_strogatz", mapping=mapping, random_state=0
+    )
+    mixed = prior_masks(
+        sizes,
+        density,
+        prior="watts_strogatz",
+        mapping=mapping,
+        uniform_output=True,
+        random_state=0,
+    )
+    assert (local[0] == mixed[0]).all()  # hidden layers keep the prior
+    assert int(mixed[-1].sum()) == int(local[-1].sum())
+
+    # A ring-local output layer reads a contiguous band of hidden neurons; a
+    # uniform one spreads each class's inputs: mean span of the read indices.
+    def span(mask):
+        return np.mean([np.ptp(np.flatnonzero(row)) for row in mask if row.sum() > 1])
+
+    assert span(mixed[-1]) > span(local[-1])
+
+
+def test_uniform_output_rejects_non_bool():
+    with pytest.raises(ValueError, match="uniform_output"):
+        prior_masks([8, 4], 0.5, prior="watts_strogatz", uniform_output="yes")

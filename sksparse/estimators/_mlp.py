@@ -171,10 +171,11 @@ class BaseSparseMLP(BaseSparseNet):
         sizes = [n_features, *hidden, n_outputs]
         masks = None
         if self.sparsity > 0 and self.sparsity_schedule is None:
-            # ``min_in_degree`` travels in prior_params: it shapes the masks
-            # drawn from the prior, not the prior's graph.
+            # ``min_in_degree`` and ``uniform_output`` travel in prior_params:
+            # they shape the masks drawn from the prior, not its graph.
             params = dict(self.prior_params or {})
             min_in_degree = params.pop("min_in_degree", 0)
+            uniform_output = params.pop("uniform_output", False)
             masks = prior_masks(
                 sizes,
                 1.0 - self.sparsity,
@@ -182,6 +183,7 @@ class BaseSparseMLP(BaseSparseNet):
                 prior_params=params,
                 mapping=self.mapping,
                 min_in_degree=min_in_degree,
+                uniform_output=uniform_output,
                 random_state=seed,
             )
             masks = [torch.as_tensor(np.asarray(m, dtype=np.float32)) for m in masks]
@@ -219,7 +221,8 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     prior_params : dict, default=None
         Parameters of the prior's generator, e.g. ``{"k": 4, "p": 0.1}``.
         ``"min_in_degree": k`` gives every neuron at least ``k`` inputs at
-        the same sparsity (see :func:`sksparse.graphs.prior_masks`).
+        the same sparsity, ``"uniform_output": True`` draws the output layer
+        uniformly (see :func:`sksparse.graphs.prior_masks`).
     mapping : {"neuron", "relational"}, default="neuron"
         How a graph becomes masks: nodes are neurons, or nodes are neuron
         groups and each layer gets a block mask (You et al. 2020). See

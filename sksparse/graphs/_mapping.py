@@ -449,6 +449,7 @@ def prior_masks(
     mapping="neuron",
     n_groups=None,
     min_in_degree=0,
+    uniform_output=False,
     random_state=None,
 ):
     """Draw the connection masks of a feed-forward network from a prior.
@@ -481,6 +482,9 @@ def prior_masks(
         density is unchanged. A layer with fewer than ``min_in_degree * n_out``
         connections gets the floor ``k // n_out``. Keeps local priors
         trainable at high sparsity (:doc:`/user_guide/priors`).
+    uniform_output : bool, default=False
+        Draw the output layer's mask uniformly at random instead of from the
+        prior, so that no class reads only one region of a local prior.
     random_state : None, int or numpy.random.Generator, default=None
         Equal ints give identical masks.
 
@@ -572,6 +576,8 @@ def prior_masks(
             f"prior_params must be a dict, got {type(prior_params).__name__}."
         )
     min_in_degree = check_min_in_degree(min_in_degree, sizes)
+    if not isinstance(uniform_output, bool | np.bool_):
+        raise ValueError(f"uniform_output must be a bool, got {uniform_output!r}.")
     rng = check_generator(random_state)
     pairs = list(itertools.pairwise(sizes))
     children = spawn_generators(rng, len(pairs) + 1)
@@ -607,6 +613,9 @@ def prior_masks(
             )
             for (n_in, n_out), child in zip(pairs, children)
         ]
+    if uniform_output and prior is not None:
+        n_in, n_out = pairs[-1]
+        keys[-1] = children[-1].random((n_out, n_in))
     masks = [_select(key, k, child) for key, k, child in zip(keys, counts, children)]
     if min_in_degree:
         masks = [
