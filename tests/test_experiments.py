@@ -232,3 +232,15 @@ def test_genetic_search_yields_each_generation_then_resumes(tmp_path):
         return json.dumps([rows for rows, _ in runs], sort_keys=True)
 
     assert dump(again) == dump(first)
+
+
+def test_make_sweep_estimator_gives_prior_params_to_graph_priors_only():
+    from sksparse.experiments import make_sweep_estimator
+
+    params = {"min_in_degree": 3}
+    ws = make_sweep_estimator("watts_strogatz", 0.95, prior_params=params)
+    uniform = make_sweep_estimator("uniform", 0.95, prior_params=params)
+    pruned = make_sweep_estimator("class-blinded", 0.95, prior_params=params)
+    assert ws.prior_params == params
+    assert uniform.prior is None and uniform.prior_params is None
+    assert pruned.estimator.prior_params is None

@@ -347,3 +347,137 @@ def test_mnist_sized_watts_strogatz_masks_are_fast():
     # Well under 1 s on a laptop core; the bound leaves room for a busy CI
     # machine and catches a return to O(n^2) Python graph searches.
     assert elapsed < 5
+
+
+# -- min_in_degree ------------------------------------------------------------
+
+FLOOR_SIZES = [64, 128, 64, 10]
+
+
+@pytest.mark.parametrize("mapping", ["neuron", "relational"])
+@pytest.mark.parametrize("prior", [None, "watts_strogatz", "barabasi_albert"])
+def test_min_in_degree_floor_and_density(prior, mapping):
+    density, floor = 0.05, 3
+    masks = prior_masks(
+        FLOOR_SIZES,
+        density,
+        prior=prior,
+        mapping=mapping,
+        min_in_degree=floor,
+        random_state=0,
+    )
+    plain = prior_masks(
+        FLOOR_SIZES, density, prior=prior, mapping=mapping, random_state=0
+    )
+    for mask, before, (n_in, n_out) in zip(
+        masks, plain, zip(FLOOR_SIZES, FLOOR_SIZES[1:])
+    ):
+        assert mask.shape == (n_out, n_in)
+        assert mask.sum(axis=1).min() >= floor  # every neuron, output included
+        assert abs(int(mask.sum()) - density * n_in * n_out) <= 1
+        assert int(mask.sum()) == int(before.sum())
+    # The plain masks do leave neurons below the floor: the option acts.
+    assert min(int(m.sum(axis=1).min()) for m in plain) < floor
+
+
+def test_min_in_degree_keeps_prior_connections_of_rich_rows():
+    # Only the best-connected rows lose connections, and only what was added.
+    masks = prior_masks(
+        [32, 32], 0.1, prior="barabasi_albert", min_in_degree=3, random_state=1
+    )
+    plain = prior_masks([32, 32], 0.1, prior="barabasi_albert", random_state=1)
+    (mask,), (before,) = masks, plain
+    lost = (before & ~mask).sum(axis=1)
+    gained = (mask & ~before).sum(axis=1)
+    assert lost.sum() == gained.sum() > 0
+    assert not (lost.astype(bool) & gained.astype(bool)).any()
+    assert before.sum(axis=1)[lost > 0].min() > 3
+    assert (mask.sum(axis=1)[gained > 0] == 3).all()
+
+
+def test_min_in_degree_capped_by_budget():
+    # 10 outputs, 32 connections: a floor of 5 cannot hold; each gets 3.
+    (mask,) = prior_masks(
+        [64, 10], 0.05, prior="watts_strogatz", min_in_degree=5, random_state=0
+    )
+    assert int(mask.sum()) == 32
+    assert mask.sum(axis=1).min() == 32 // 10
+
+
+def test_min_in_degree_deterministic_with_seed():
+    def draw(seed):
+        return prior_masks(
+            FLOOR_SIZES,
+            0.05,
+            prior="barabasi_albert",
+            min_in_degree=3,
+            random_state=seed,
+        )
+
+    first, again, other = draw(7), draw(7), draw(8)
+    assert all((a == b).all() for a, b in zip(first, again))
+    assert any((a != b).any() for a, b in zip(first, other))
+
+
+def test_min_in_degree_zero_is_the_default():
+    a = prior_masks(FLOOR_SIZES, 0.05, prior="watts_strogatz", random_state=0)
+    b = prior_masks(
+        FLOOR_SIZES, 0.05, prior="watts_strogatz", min_in_degree=0, random_state=0
+    )
+    assert all((x == y).all() for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("bad", [-1, 11, 2.5, True])
+def test_min_in_degree_rejects_bad_values(bad):
+    # The smallest fan-in of [64, 10, 3] is 10.
+    with pytest.raises(ValueError, match="min_in_degree"):
+        prior_masks([64, 10, 3], 0.5, prior="watts_strogatz", min_in_degree=bad)
+
+
+def test_estimator_passes_min_in_degree_through_prior_params():
+    from sksparse import SparseMLPClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 64), dtype=np.float32)
+    y = np.arange(40) % 4
+    clf = SparseMLPClassifier(
+        (32,),
+        sparsity=0.9,  # the 32 -> 4 output layer keeps 13 connections
+        prior="barabasi_albert",
+        prior_params={"min_in_degree": 2},
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    for mask in clf.masks_:
+        assert int(np.asarray(mask).sum(axis=1).min()) >= 2
+    assert clf.prior_params == {"min_in_degree": 2}  # not mutated
+
+
+@pytest.mark.parametrize("mapping", ["neuron", "relational"])
+def test_uniform_output_draws_only_the_last_layer_uniformly(mapping):
+    sizes, density = [64, 32, 10], 0.1
+    local = prior_masks(
+        sizes, density, prior="watts_strogatz", mapping=mapping, random_state=0
+    )
+    mixed = prior_masks(
+        sizes,
+        density,
+        prior="watts_strogatz",
+        mapping=mapping,
+        uniform_output=True,
+        random_state=0,
+    )
+    assert (local[0] == mixed[0]).all()  # hidden layers keep the prior
+    assert int(mixed[-1].sum()) == int(local[-1].sum())
+
+    # A ring-local output layer reads a contiguous band of hidden neurons; a
+    # uniform one spreads each class's inputs: mean span of the read indices.
+    def span(mask):
+        return np.mean([np.ptp(np.flatnonzero(row)) for row in mask if row.sum() > 1])
+
+    assert span(mixed[-1]) > span(local[-1])
+
+
+def test_uniform_output_rejects_non_bool():
+    with pytest.raises(ValueError, match="uniform_output"):
+        prior_masks([8, 4], 0.5, prior="watts_strogatz", uniform_output="yes")

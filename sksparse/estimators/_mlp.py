@@ -171,12 +171,19 @@ class BaseSparseMLP(BaseSparseNet):
         sizes = [n_features, *hidden, n_outputs]
         masks = None
         if self.sparsity > 0 and self.sparsity_schedule is None:
+            # ``min_in_degree`` and ``uniform_output`` travel in prior_params:
+            # they shape the masks drawn from the prior, not its graph.
+            params = dict(self.prior_params or {})
+            min_in_degree = params.pop("min_in_degree", 0)
+            uniform_output = params.pop("uniform_output", False)
             masks = prior_masks(
                 sizes,
                 1.0 - self.sparsity,
                 prior=self.prior,
-                prior_params=self.prior_params,
+                prior_params=params,
                 mapping=self.mapping,
+                min_in_degree=min_in_degree,
+                uniform_output=uniform_output,
                 random_state=seed,
             )
             masks = [torch.as_tensor(np.asarray(m, dtype=np.float32)) for m in masks]
@@ -213,6 +220,9 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         :class:`~sksparse.nn.DAGNetwork` is built).
     prior_params : dict, default=None
         Parameters of the prior's generator, e.g. ``{"k": 4, "p": 0.1}``.
+        ``"min_in_degree": k`` gives every neuron at least ``k`` inputs at
+        the same sparsity, ``"uniform_output": True`` draws the output layer
+        uniformly (see :func:`sksparse.graphs.prior_masks`).
     mapping : {"neuron", "relational"}, default="neuron"
         How a graph becomes masks: nodes are neurons, or nodes are neuron
         groups and each layer gets a block mask (You et al. 2020). See

@@ -67,6 +67,7 @@ def make_sweep_estimator(
     device="cpu",
     verbose=0,
     dense=None,
+    prior_params=None,
 ):
     """The estimator :func:`sparsity_sweep` fits for one method and sparsity.
 
@@ -95,6 +96,10 @@ def make_sweep_estimator(
         For a pruning method: the dense network to prune, already trained
         (``PrunedEstimator(..., prefit=True)``), so that several pruning runs
         share one dense training.
+    prior_params : dict, default=None
+        ``prior_params`` of a graph prior's classifier, e.g.
+        ``{"min_in_degree": 3}`` (:func:`sksparse.graphs.prior_masks`); not
+        used by the other methods (``"uniform"`` included).
 
     Returns
     -------
@@ -118,8 +123,11 @@ def make_sweep_estimator(
     if kind == "dense":
         return SparseMLPClassifier(**params)
     if kind == "prior":
-        prior = None if method == "uniform" else method
-        return SparseMLPClassifier(sparsity=sparsity, prior=prior, **params)
+        if method == "uniform":
+            return SparseMLPClassifier(sparsity=sparsity, **params)
+        return SparseMLPClassifier(
+            sparsity=sparsity, prior=method, prior_params=prior_params, **params
+        )
     if kind == "sparse-training":
         callback_class = {"set": SET, "rigl": RigL}[method]
         callback = callback_class(0.3, update_every="epoch", random_state=random_state)
@@ -176,6 +184,7 @@ def sparsity_sweep(
     n_jobs=None,
     verbose=0,
     save_dir=None,
+    prior_params=None,
 ):
     """Train sparse MLPs by several methods at several sparsities; yield results.
 
@@ -192,7 +201,7 @@ def sparsity_sweep(
         See :func:`make_sweep_estimator` and :func:`sweep_methods`.
     sparsities : list of float, default=(0.5, 0.8, 0.9)
     hidden_layer_sizes, max_epochs, retrain_epochs, schedule, lr, batch_size, \
-random_state, device, verbose
+random_state, device, verbose, prior_params
         See :func:`make_sweep_estimator`.
     n_jobs : int, default=None
         Runs in parallel through joblib (after the dense training); rows
@@ -251,7 +260,11 @@ random_state, device, verbose
             if kind == "dense":
                 continue
             estimator = make_sweep_estimator(
-                method, sparsity, dense=dense if kind == "pruning" else None, **common
+                method,
+                sparsity,
+                dense=dense if kind == "pruning" else None,
+                prior_params=prior_params if kind == "prior" else None,
+                **common,
             )
             row = {"method": method, "kind": kind, "target_sparsity": sparsity}
             yield delayed(_fit_and_test)(

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import maximum_bipartite_matching, shortest_path
 
+from sksparse.graphs._floor import check_min_in_degree, floor_in_degree
 from sksparse.graphs._priors import make_prior
 from sksparse.utils._validation import (
     check_density,
@@ -447,6 +448,8 @@ def prior_masks(
     prior_params=None,
     mapping="neuron",
     n_groups=None,
+    min_in_degree=0,
+    uniform_output=False,
     random_state=None,
 ):
     """Draw the connection masks of a feed-forward network from a prior.
@@ -472,6 +475,16 @@ def prior_masks(
         Number of neuron groups for ``"relational"`` (default: the graph's
         node count for a graph prior, else ``min(16, min(layer_sizes))``).
         Ignored by ``"neuron"``.
+    min_in_degree : int, default=0
+        Every hidden and output neuron keeps at least this many inputs (at
+        most the smallest fan-in); the extra ones are drawn at random and paid
+        for by the farthest connections of the best-connected neurons, so the
+        density is unchanged. A layer with fewer than ``min_in_degree * n_out``
+        connections gets the floor ``k // n_out``. Keeps local priors
+        trainable at high sparsity (:doc:`/user_guide/priors`).
+    uniform_output : bool, default=False
+        Draw the output layer's mask uniformly at random instead of from the
+        prior, so that no class reads only one region of a local prior.
     random_state : None, int or numpy.random.Generator, default=None
         Equal ints give identical masks.
 
@@ -484,8 +497,9 @@ def prior_masks(
     Raises
     ------
     ValueError
-        If ``density`` is outside (0, 1], a layer size is below 1, or
-        ``mapping`` is unknown; the message names the parameter.
+        If ``density`` is outside (0, 1], a layer size is below 1,
+        ``min_in_degree`` is negative or above a fan-in, or ``mapping`` is
+        unknown; the message names the parameter.
 
     See Also
     --------
@@ -561,37 +575,51 @@ def prior_masks(
         raise ValueError(
             f"prior_params must be a dict, got {type(prior_params).__name__}."
         )
+    min_in_degree = check_min_in_degree(min_in_degree, sizes)
+    if not isinstance(uniform_output, bool | np.bool_):
+        raise ValueError(f"uniform_output must be a bool, got {uniform_output!r}.")
     rng = check_generator(random_state)
     pairs = list(itertools.pairwise(sizes))
     children = spawn_generators(rng, len(pairs) + 1)
     counts = [max(1, round(density * n_in * n_out)) for n_in, n_out in pairs]
 
     if prior is None:
-        return [
-            _select(child.random((n_out, n_in)), k, child)
+        keys = [
+            child.random((n_out, n_in)) for (n_in, n_out), child in zip(pairs, children)
+        ]
+    elif mapping == "neuron":
+        keys = [
+            np.zeros((n_out, n_in))  # a full layer: every entry is kept
+            if k >= n_in * n_out
+            else _neuron_key(prior, prior_params, n_in, n_out, k, child)
             for (n_in, n_out), k, child in zip(pairs, counts, children)
         ]
-    if mapping == "neuron":
-        masks = []
-        for (n_in, n_out), k, child in zip(pairs, counts, children):
-            if k >= n_in * n_out:
-                masks.append(np.ones((n_out, n_in), dtype=bool))
-                continue
-            key = _neuron_key(prior, prior_params, n_in, n_out, k, child)
-            masks.append(_select(key, k, child))
-        return masks
-
-    if n_groups is None:
-        n_groups = (
-            prior.number_of_nodes()
-            if isinstance(prior, nx.Graph)
-            else min(16, min(sizes))
+    else:
+        if n_groups is None:
+            n_groups = (
+                prior.number_of_nodes()
+                if isinstance(prior, nx.Graph)
+                else min(16, min(sizes))
+            )
+        n_groups = check_int(n_groups, "n_groups", low=1, high=min(sizes))
+        # One relational graph for all layers, as in You et al. (2020).
+        distance = _group_distances(
+            prior, prior_params, density, n_groups, children[-1]
         )
-    n_groups = check_int(n_groups, "n_groups", low=1, high=min(sizes))
-    # One relational graph for all layers, as in You et al. (2020).
-    distance = _group_distances(prior, prior_params, density, n_groups, children[-1])
-    masks = []
-    for (n_in, n_out), k, child in zip(pairs, counts, children):
-        block = distance[np.ix_(_groups(n_out, n_groups), _groups(n_in, n_groups))]
-        masks.append(_select(_ranked(block, child), k, child))
+        keys = [
+            _ranked(
+                distance[np.ix_(_groups(n_out, n_groups), _groups(n_in, n_groups))],
+                child,
+            )
+            for (n_in, n_out), child in zip(pairs, children)
+        ]
+    if uniform_output and prior is not None:
+        n_in, n_out = pairs[-1]
+        keys[-1] = children[-1].random((n_out, n_in))
+    masks = [_select(key, k, child) for key, k, child in zip(keys, counts, children)]
+    if min_in_degree:
+        masks = [
+            floor_in_degree(mask, key, min_in_degree, child)
+            for mask, key, child in zip(masks, keys, children)
+        ]
     return masks
