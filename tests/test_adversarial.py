@@ -205,3 +205,105 @@ def test_stale_lock_of_a_dead_process_is_taken_over_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=rf"taking over .*{dead.pid}"):
         _search(path).fit(*_data())
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pkl"]
+
+
+# -- SET / RigL know their layers by name ----------------------------------------
+def _dynamic_fit(Dynamic, X, y):
+    from sksparse import SparseMLPClassifier
+
+    return SparseMLPClassifier(
+        (16,),
+        sparsity=0.8,
+        max_epochs=2,
+        batch_size=16,
+        warm_start=True,
+        random_state=0,
+        callbacks=[("dynamic", Dynamic(0.3, update_every=2, random_state=0))],
+    ).fit(X, y)
+
+
+def _masks(estimator):
+    return [
+        b.clone()
+        for n, b in estimator.net_.module_.named_buffers()
+        if n.endswith("mask")
+    ]
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "pickle"])
+@pytest.mark.parametrize("name", ["SET"])
+def test_copied_dynamic_sparsity_model_continues_warm_training_alike(name, how):
+    """SET/RigL by id(): a copied/pickled model warm-trained differently."""
+    import copy
+
+    import torch
+
+    from sksparse import pruning
+
+    Dynamic = getattr(pruning, name)
+    X, y = _data()
+    X = np.hstack([X, X[:, ::-1]]).astype("float32")
+    reference = _dynamic_fit(Dynamic, X, y)
+    before = _masks(reference)
+    reference.fit(X, y)
+    fitted = _dynamic_fit(Dynamic, X, y)
+    if how == "deepcopy":
+        other = copy.deepcopy(fitted)
+    else:
+        other = pickle.loads(pickle.dumps(fitted))
+    other.fit(X, y)
+    assert any(not torch.equal(a, b) for a, b in zip(before, _masks(reference)))
+    for a, b in zip(_masks(reference), _masks(other)):
+        assert torch.equal(a, b)
+
+
+def test_deepcopy_of_a_fitted_estimator_leaves_the_original_unchanged():
+    """__getstate__ edited the instance's own __dict__: a copy swapped net_."""
+    import copy
+
+    from sksparse import pruning
+
+    X, y = _data()
+    fitted = _dynamic_fit(pruning.SET, X.astype("float32"), y)
+    net, module = fitted.net_, fitted.net_.module_
+    copy.deepcopy(fitted)
+    pickle.dumps(fitted)
+    assert fitted.net_ is net and fitted.net_.module_ is module
+    assert fitted.net_.module is module
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"exclude": [1]}, "exclude"),
+        ({"exclude": 3}, "exclude"),
+        ({"rescale": "yes"}, "rescale"),
+        ({"module": 0}, "module"),
+        ({"random_state": "seed"}, "random_state"),
+        ({"drop_fraction": float("nan")}, "drop_fraction"),
+    ],
+)
+@pytest.mark.parametrize("name", ["SET", "RigL"])
+def test_dynamic_sparsity_parameters_are_validated(name, params, match):
+    """SET/RigL parameters outside their _parameter_constraints are refused."""
+    from sksparse import pruning
+
+    Dynamic = getattr(pruning, name)
+    assert set(Dynamic._parameter_constraints) == set(Dynamic().get_params())
+    with pytest.raises((ValueError, TypeError), match=match):
+        Dynamic(**params).initialize()
+
+
+def test_dynamic_sparsity_set_params_after_initialize_is_validated():
+    """A bad value set after initialize is refused at on_train_begin."""
+    from sksparse import SparseMLPClassifier
+    from sksparse.pruning import SET
+
+    X, y = _data()
+    callback = SET(update_every=2, random_state=0).initialize()
+    callback.set_params(drop_fraction=2.0)
+    clf = SparseMLPClassifier(
+        (8,), sparsity=0.5, max_epochs=1, callbacks=[("set", callback)]
+    )
+    with pytest.raises(ValueError, match="drop_fraction"):
+        clf.fit(X.astype("float32"), y)

@@ -454,7 +454,10 @@ class BaseSparseNet(BaseEstimator):
         return estimator
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # A copy: on Python >= 3.11 object.__getstate__ returns the instance's
+        # own __dict__, and replacing net_ in it would swap the original's net
+        # (deepcopy or pickle would change the estimator copied).
+        state = dict(super().__getstate__())
         net = state.get("net_")
         if net is None:
             return state

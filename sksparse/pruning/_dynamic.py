@@ -9,11 +9,16 @@ changed connection is cleared, so no stale momentum moves them.
 """
 
 import math
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from skorch.callbacks import Callback
 from torch import nn
 
@@ -73,15 +78,6 @@ def _random_mask(shape, n_keep, generator):
     return flat.view(shape)
 
 
-def _check_fraction(value, name, *, low_open=True):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__}.")
-    ok = (0.0 < value <= 1.0) if low_open else (0.0 <= value < 1.0)
-    if not ok:
-        bounds = "(0, 1]" if low_open else "[0, 1)"
-        raise ValueError(f"{name} must be in {bounds}, got {value!r}.")
-
-
 class _Target:
     """One linear layer the callback rewires, with or without a mask buffer."""
 
@@ -121,6 +117,22 @@ class BaseDynamicSparsity(Callback):
 
     _needs_gradient = False
 
+    _parameter_constraints = {
+        "drop_fraction": [Interval(Real, 0, 1, closed="right")],
+        "update_every": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"epoch"}),
+        ],
+        "end_fraction": [Interval(Real, 0, 1, closed="right")],
+        "decay": [StrOptions(set(DECAYS))],
+        "sparsity": [Interval(Real, 0, 1, closed="left"), None],
+        "init": [StrOptions(set(INITS))],
+        "rescale": ["boolean"],
+        "exclude": [str, list, tuple, set, frozenset, None],
+        "random_state": ["random_state"],
+        "module": [str],
+    }
+
     def __init__(
         self,
         drop_fraction=0.3,
@@ -148,32 +160,30 @@ class BaseDynamicSparsity(Callback):
 
     # -- validation -------------------------------------------------------------
     def _validate(self):
-        _check_fraction(self.drop_fraction, "drop_fraction")
-        _check_fraction(self.end_fraction, "end_fraction")
-        every = self.update_every
-        if every == "epoch":
-            if self._needs_gradient:
-                raise ValueError(
-                    f"{type(self).__name__} needs a gradient: update_every must "
-                    "be a number of optimizer steps, not 'epoch'."
-                )
-        elif isinstance(every, bool) or not isinstance(every, numbers.Integral):
-            raise TypeError(
-                f"update_every must be an int (optimizer steps), got {every!r}."
+        # skorch callbacks are not scikit-learn estimators, but their
+        # parameters are checked by the same constraints and messages.
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
+        if self.update_every == "epoch" and self._needs_gradient:
+            raise ValueError(
+                f"{type(self).__name__} needs a gradient: update_every must "
+                "be a number of optimizer steps, not 'epoch'."
             )
-        elif every < 1:
-            raise ValueError(f"update_every must be >= 1, got {every!r}.")
-        if self.decay not in DECAYS:
-            raise ValueError(f"decay must be one of {DECAYS}, got {self.decay!r}.")
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {INITS}, got {self.init!r}.")
-        if self.sparsity is not None:
-            _check_fraction(self.sparsity, "sparsity", low_open=False)
+        if not isinstance(self.exclude, (str, type(None))) and not all(
+            isinstance(name, str) for name in self.exclude
+        ):
+            raise TypeError(
+                "exclude must hold layer names (str), got "
+                f"{[type(n).__name__ for n in self.exclude]}."
+            )
 
     def initialize(self):
         self._validate()
         self._hooks = []
-        self._module_id = None
+        self._masks_left = None
         return self
 
     # -- set-up -------------------------------------------------------------------
@@ -225,10 +235,12 @@ class BaseDynamicSparsity(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         if not hasattr(self, "_hooks"):
             self.initialize()
+        self._validate()  # set_params may have changed them since
         module = getattr(net, self.module)
-        if self._module_id == id(module):
-            # partial_fit (or warm start) on the same module: keep the
-            # rewired structure, start a new schedule for this call.
+        if self._rebind(module):
+            # partial_fit (or warm start) on the module this callback left,
+            # or a copy or unpickled version of it: keep the rewired
+            # structure (and the random stream), start a new schedule.
             self._start_schedule(net, X, y)
             return
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -254,8 +266,47 @@ class BaseDynamicSparsity(Callback):
                 clear_param_state(optimizer, target.weight, target.mask())
         self.targets_ = targets
         self.n_connections_ = {t.name: int(t.mask().sum()) for t in targets}
-        self._module_id = id(module)
         self._start_schedule(net, X, y)
+
+    def _rebind(self, module):
+        """Find the layers this callback left in ``module`` by name; True if found.
+
+        Layers are known by their names in ``module.named_modules()``, never
+        by ``id()``: skorch pickles the module apart from its callbacks, so a
+        copied or unpickled net holds other layer objects (with other ids)
+        than the callback's. A layer counts as the one left when its name
+        resolves to a linear layer of the same shape whose mask is the one
+        the callback left (for a plain ``nn.Linear``: zero outside it); a
+        re-initialised module fails this and starts over.
+        """
+        left = getattr(self, "_masks_left", None)
+        if not left or not getattr(self, "targets_", None):
+            return False
+        layers = {}
+        for target in self.targets_:
+            try:
+                layer = module.get_submodule(target.name)
+            except AttributeError:
+                return False
+            if not isinstance(layer, nn.Linear):
+                return False
+            mask = left[target.name].to(layer.weight.device)
+            if tuple(layer.weight.shape) != tuple(mask.shape):
+                return False
+            buffer = getattr(layer, "mask", None)
+            if isinstance(buffer, torch.Tensor):
+                same = torch.equal(buffer != 0, mask)
+            else:
+                same = not bool(layer.weight.detach()[~mask].any())
+            if not same:
+                return False
+            layers[target.name] = (layer, mask)
+        for target in self.targets_:
+            target.layer, mask = layers[target.name]
+            if not target.has_buffer:
+                target.plain_mask = mask
+            target.grad = None
+        return True
 
     def _start_schedule(self, net, X, y):
         self.step_ = 0
@@ -354,6 +405,8 @@ class BaseDynamicSparsity(Callback):
 
     def on_train_end(self, net, **kwargs):
         self._remove_hooks()
+        # What the next partial_fit (maybe of a copy) recognises its layers by.
+        self._masks_left = {t.name: t.mask().detach().cpu() for t in self.targets_}
 
     # -- drop and regrow --------------------------------------------------------
     @torch.no_grad()
