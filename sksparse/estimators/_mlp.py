@@ -322,7 +322,7 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     >>> from sksparse import SparseMLPClassifier
     >>> from sksparse.datasets import load_digits
     >>> X, y, X_test, y_test = load_digits()
-    >>> clf = SparseMLPClassifier((64,), sparsity=0.8, prior="watts_strogatz",
+    >>> clf = SparseMLPClassifier(sparsity=0.8, prior="watts_strogatz",
     ...                           random_state=0)
     >>> clf.fit(X, y).score(X_test, y_test) > 0.9
     True
