@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sksparse.nn._packing import pack_buffers, pack_mask
+
 __all__ = ["MaskedLinear", "MaskedMixin", "clear_optimizer_state"]
 
 
@@ -59,6 +61,18 @@ class MaskedMixin:
         """Zero every weight whose mask is 0 (idempotent)."""
         self.weight.mul_(self.mask)
         return self
+
+    def __getstate__(self):
+        # The mask goes into a pickle as bits (1/32 of its float32 bytes); it
+        # is rebuilt as the same float buffer on load (sksparse.nn._packing).
+        state = dict(super().__getstate__())
+        # The full-mask cache is keyed on a data pointer, which a new process
+        # may reuse: let the loaded layer compute it afresh.
+        state.pop("_full_key", None)
+        state.pop("_full", None)
+        return pack_buffers(
+            state, lambda name, t: pack_mask(t) if name == "mask" else t
+        )
 
     @property
     def n_nonzero(self):

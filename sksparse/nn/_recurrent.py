@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from sksparse.nn._masked import _check_mask
+from sksparse.nn._packing import pack_buffers, pack_mask
 
 __all__ = ["MaskedGRU", "MaskedLSTM", "MaskedRNN", "tile_gates"]
 
@@ -93,6 +94,16 @@ class MaskedRecurrentMixin:
                 f"hh_mask_l{k}", torch.ones(rows, self.hidden_size, device=device)
             )
         self.set_masks(ih_masks, hh_masks, reset=True)
+
+    def __getstate__(self):
+        # Masks go into a pickle as bits and load as the same float buffers.
+        state = dict(super().__getstate__())
+        return pack_buffers(
+            state,
+            lambda name, t: pack_mask(t)
+            if name.startswith(("ih_mask_", "hh_mask_"))
+            else t,
+        )
 
     # -- masks ---------------------------------------------------------------
     @property
