@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sksparse.nn._masked import _check_mask
+from sksparse.nn._masked import _check_mask, select_kept, zero_removed_
 
 __all__ = ["MaskedGRU", "MaskedLSTM", "MaskedRNN", "tile_gates"]
 
@@ -162,7 +162,7 @@ class MaskedRecurrentMixin:
     def apply_mask(self):
         """Zero every weight whose mask is 0 (idempotent)."""
         for weight, mask in self.masked_parameters():
-            weight.mul_(mask)
+            zero_removed_(weight, mask)  # a select: NaN at a removed entry -> 0
         return self
 
     @property
@@ -199,7 +199,8 @@ class MaskedRecurrentMixin:
                 bound = base * torch.sqrt(dense / kept)
                 for kind, mask in (("ih", ih), ("hh", hh)):
                     weight = getattr(self, f"weight_{kind}_l{k}")
-                    weight.uniform_(-1.0, 1.0).mul_(bound).mul_(mask)
+                    weight.uniform_(-1.0, 1.0).mul_(bound)
+                    zero_removed_(weight, mask)
 
     def forward(self, input, hx=None):
         # Torch's forward hands ``self._flat_weights`` to the fused kernel
@@ -212,8 +213,9 @@ class MaskedRecurrentMixin:
         for k in range(self.num_layers):
             for kind in ("ih", "hh"):
                 masks[f"weight_{kind}_l{k}"] = getattr(self, f"{kind}_mask_l{k}")
+        # select_kept, not ``w * mask``: a NaN at a removed entry gives 0.
         self._flat_weights = [
-            w * masks[name] if name in masks else w
+            select_kept(w, masks[name]) if name in masks else w
             for name, w in zip(self._flat_weights_names, dense, strict=True)
         ]
         try:

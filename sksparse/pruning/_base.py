@@ -19,6 +19,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from sksparse.nn._masked import zero_removed_
 from sksparse.pruning._functional import SCOPES, check_amount
 
 __all__ = [
@@ -271,7 +272,7 @@ def clear_param_state(optimizer, param, mask):
         return
     for value in state.values():
         if isinstance(value, torch.Tensor) and value.shape == param.shape:
-            value.mul_(mask.to(device=value.device, dtype=value.dtype))
+            zero_removed_(value, mask.to(value.device))
 
 
 def _owner(module, name):
@@ -317,7 +318,7 @@ def apply_masks(module, masks, optimizers=()):
             owner.set_mask(mask)
         elif buffer is not None:
             buffer.copy_(mask.to(buffer.dtype))
-        weight.mul_(mask)
+        zero_removed_(weight, mask)  # a select: a NaN at a pruned entry -> 0
         for optimizer in optimizers:
             clear_param_state(optimizer, weight, mask)
 
@@ -339,7 +340,7 @@ def reapply_masks(module, masks):
     with torch.no_grad():
         for name, mask in masks.items():
             owner, attr = _owner(module, name)
-            getattr(owner, attr).mul_(mask)
+            zero_removed_(getattr(owner, attr), mask)
 
 
 class BasePruner(BaseEstimator):
