@@ -467,6 +467,12 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         return self.estimator_.decision_function(X)
 
+    @available_if(_estimator_has("get_support"))
+    def get_support(self, indices=False):
+        """The input features the pruned network reads (see the estimator's)."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.get_support(indices=indices)
+
     @available_if(_estimator_has("score"))
     def score(self, X, y):
         """The wrapped estimator's score (accuracy, or R²) after pruning."""

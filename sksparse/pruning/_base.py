@@ -17,6 +17,7 @@ import re
 
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from sksparse.pruning._functional import SCOPES, check_amount
@@ -350,26 +351,20 @@ class BasePruner(BaseEstimator):
     estimator.
     """
 
-    _scopes = SCOPES
-
-    def _validate_params(self):
-        if self.scope not in self._scopes:
-            raise ValueError(
-                f"scope must be one of {self._scopes}, got {self.scope!r}."
-            )
-        if not isinstance(self.prune_output_layer, bool):
-            raise TypeError(
-                "prune_output_layer must be a bool, got "
-                f"{type(self.prune_output_layer).__name__}."
-            )
-        if isinstance(self.min_density, bool) or not isinstance(
-            self.min_density, numbers.Real
-        ):
-            raise TypeError(f"min_density must be a float, got {self.min_density!r}.")
-        if not 0.0 <= self.min_density <= 1.0:
-            raise ValueError(
-                f"min_density must be in [0, 1], got {self.min_density!r}."
-            )
+    # scikit-learn's idiom: ``compute_masks`` checks these through the
+    # inherited ``_validate_params``; what depends on the module (a count
+    # against the number of weights, class names) is checked there too.
+    _parameter_constraints = {
+        "amount": [
+            Interval(numbers.Real, 0, 1, closed="both"),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
+        "scope": [StrOptions(set(SCOPES))],
+        "classes": [StrOptions({"auto", "tensor"}), dict, callable],
+        "exclude": [None, list, tuple, callable],
+        "prune_output_layer": ["boolean"],
+        "min_density": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
 
     def compute_masks(self, module, amount=None):
         """Masks that bring ``module`` to the target sparsity, without changing it.
