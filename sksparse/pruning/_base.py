@@ -399,6 +399,9 @@ class BasePruner(BaseEstimator):
 
         class_weights = [gather(weights, members) for _, members in groups]
         class_keep = [gather(keeps, members) for _, members in groups]
+        # Named first: a pruner whose rule depends on the class (a per-layer
+        # allocation) reads the names in _class_masks.
+        self.weight_classes_ = [name for name, _ in groups]
         class_masks, thresholds = self._class_masks(class_weights, amount, class_keep)
 
         masks = [torch.ones_like(w) for w in weights]
