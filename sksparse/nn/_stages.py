@@ -210,3 +210,34 @@ def _eliminate(stages, n_features):
         for block, sl in _block_slices(stages[i], sizes):
             needed[block] |= used[sl]
     return needed
+
+
+def input_support(module):
+    """Which input features a feed-forward network's outputs depend on.
+
+    A feature is supported when a kept weight of a neuron that reaches the
+    output reads it: what :func:`~sksparse.nn.compress` keeps, so a network
+    and its compressed form agree. A neuron that lost all its inputs is a
+    constant and one that lost all its outputs is never read; the features
+    only such neurons read are unsupported.
+
+    Parameters
+    ----------
+    module : SparseMLP, DAGNetwork, CompressedNetwork, nn.Sequential or nn.Linear
+
+    Returns
+    -------
+    torch.Tensor of shape (n_features,), bool
+    """
+    from sksparse.nn._compressed import CompressedNetwork
+
+    if isinstance(module, CompressedNetwork):
+        support = torch.zeros(module.n_features_in, dtype=torch.bool)
+        index = module._buffers.get("input_features")
+        if index is None:
+            support[:] = True
+        else:
+            support[index.cpu()] = True
+        return support
+    stages, _ = _stages_of(module)
+    return _eliminate(stages, stages[0].weight.shape[1])[0]
