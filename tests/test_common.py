@@ -86,6 +86,12 @@ INIT_PARAMS["SparseCNNClassifier"] = dict(
 )
 
 
+# The selector over the classifier above: sklearn's transformer checks.
+INIT_PARAMS["SparseFeatureSelector"] = dict(
+    estimator=SparseMLPClassifier(**INIT_PARAMS["SparseMLPClassifier"]),
+)
+
+
 def _estimators():
     for name, params in INIT_PARAMS.items():
         yield getattr(sksparse, name)(**params)
