@@ -36,7 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from sksparse.utils import net_optimizers
+from sksparse.utils import net_optimizers, sparsity
 
 __all__ = [
     "BaseSparseNet",
@@ -420,7 +420,7 @@ class BaseSparseNet(BaseEstimator):
     def sparsity_(self):
         """Fraction of prunable weights that are zero."""
         check_is_fitted(self, "net_")
-        return module_sparsity(self.module_)
+        return sparsity(self.module_)
 
     def to_graph(self, **kwargs):
         """The fitted network as a ``networkx.DiGraph`` (see ``network_to_graph``)."""
@@ -611,22 +611,3 @@ def _masked(module):
         for m in module.modules()
         if isinstance(getattr(m, "mask", None), torch.Tensor)
     ]
-
-
-def module_sparsity(module):
-    """Fraction of zero weights over every weight matrix of ``module``.
-
-    Layers with a ``mask`` count their mask; plain layers their exact zeros.
-    """
-    total = zeros = 0
-    for sub in module.modules():
-        weight = getattr(sub, "weight", None)
-        if not isinstance(weight, torch.Tensor) or weight.ndim < 2:
-            continue
-        if any(True for _ in sub.children()):
-            continue
-        mask = getattr(sub, "mask", None)
-        kept = mask if isinstance(mask, torch.Tensor) else (weight != 0)
-        total += weight.numel()
-        zeros += weight.numel() - int(kept.count_nonzero())
-    return zeros / total if total else 0.0
