@@ -86,6 +86,12 @@ INIT_PARAMS["SparseCNNClassifier"] = dict(
 )
 
 
+# The selector over the classifier above: sklearn's transformer checks.
+INIT_PARAMS["SparseFeatureSelector"] = dict(
+    estimator=SparseMLPClassifier(**INIT_PARAMS["SparseMLPClassifier"]),
+)
+
+
 # Second settings of an estimator, where a parameter switches to other code.
 # mapping="layered": a small graph cut into two recurrent layers with a skip.
 EXTRA_INIT_PARAMS = [

@@ -10,8 +10,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sksparse import GraphFeatures, GraphPriorRNNClassifier
 from sksparse.datasets import encode_sequences, make_reber_classification
-from sksparse.estimators._rnn import recurrent_prior_masks
-from sksparse.graphs import network_to_graph
+from sksparse.graphs import network_to_graph, recurrent_prior_masks
 
 FAST = dict(hidden_size=8, max_epochs=2, batch_size=32, random_state=0)
 

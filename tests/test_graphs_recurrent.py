@@ -43,6 +43,26 @@ def test_seeds_reproduce_and_bad_parameters_are_named():
         recurrent_prior_masks(3, 0, 1, 0.5)
 
 
+@pytest.mark.parametrize("prior", ["watts_strogatz", "barabasi_albert"])
+def test_an_undirected_prior_stays_symmetric_after_the_count_is_fixed(prior):
+    _, hh = recurrent_prior_masks(3, 16, 2, 0.7, prior=prior, random_state=0)
+    for mask in hh:
+        np.testing.assert_array_equal(mask, mask.T)
+        assert mask.diagonal().all()
+        assert int(mask.sum()) - round(0.7 * 256) in (0, 1)
+
+
+def test_the_rnn_estimator_reaches_the_sparsity_it_was_asked_for():
+    from sksparse.estimators import GraphPriorRNNClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(1, 5, (40, 6)), rng.integers(0, 2, 40)
+    clf = GraphPriorRNNClassifier(
+        sparsity=0.5, prior="watts_strogatz", max_epochs=1, random_state=0
+    ).fit(X, y)
+    assert clf.sparsity_ == pytest.approx(0.5, abs=0.005)
+
+
 # -- layered_recurrent_masks: the paper's layered-DAG mapping ----------------
 
 

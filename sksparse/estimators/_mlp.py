@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from torch import nn
 
@@ -18,6 +18,7 @@ from sksparse.estimators._base import (
 )
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
 from sksparse.nn import DAGNetwork, SparseMLP
+from sksparse.nn._stages import input_support
 from sksparse.pruning import Gradual, MagnitudePruner, Pruning
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
@@ -193,6 +194,31 @@ class BaseSparseMLP(BaseSparseNet):
                 n_features, hidden, n_outputs, masks=masks, activation=self.activation
             )
 
+    # -- fitted views -------------------------------------------------------
+    def get_support(self, indices=False):
+        """The input features the fitted network reads, as a selector's support.
+
+        A feature is supported when a kept connection of a neuron that
+        reaches the output reads it (for a :class:`~sksparse.nn.SparseMLP`,
+        a kept first-layer weight of a live neuron). Those are the features
+        :meth:`compress` keeps, and a compressed copy answers the same.
+        :class:`~sksparse.estimators.SparseFeatureSelector` drops the others.
+
+        Parameters
+        ----------
+        indices : bool, default=False
+            Return the indices of the supported features instead of a mask.
+
+        Returns
+        -------
+        ndarray
+            Boolean mask of shape ``(n_features_in_,)``, or the indices of
+            its True entries.
+        """
+        check_is_fitted(self, "net_")
+        support = input_support(self.module_).cpu().numpy()
+        return np.flatnonzero(support) if indices else support
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
@@ -245,7 +271,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     callbacks : list of skorch callbacks or (name, callback), default=None
         Passed to the skorch net, e.g. ``[Pruning(MagnitudePruner(0.8))]``.
     warm_start : bool, default=False
-        Continue training the fitted net on the next ``fit``.
+        Continue training the fitted net on the next ``fit``. It also decides
+        what a pickle (``joblib.dump``) holds: with ``True`` the optimizer's
+        state (Adam's moments, twice the weights' size) as well, so a loaded
+        estimator continues training exactly as this one would; with
+        ``False`` the weights and bit-packed masks only, and a loaded
+        estimator set to ``warm_start=True`` continues from its weights with
+        a fresh optimizer state.
     sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
             default=None
         ``None``: the network is sparse from the start (``sparsity`` of a

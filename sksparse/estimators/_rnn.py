@@ -24,7 +24,12 @@ from sksparse.estimators._base import (
     check_float32_range,
 )
 from sksparse.estimators._mlp import check_prior_params
-from sksparse.graphs import PRIORS, layered_recurrent_masks, make_prior, prior_masks
+from sksparse.graphs import (
+    PRIORS,
+    layered_recurrent_masks,
+    make_prior,
+    recurrent_prior_masks,
+)
 from sksparse.nn import LayeredRecurrentNet, RecurrentSequenceNet
 from sksparse.nn._sequence import CELLS
 
@@ -32,75 +37,6 @@ __all__ = ["GraphPriorRNNClassifier"]
 
 INPUT_TYPES = ("auto", "tokens", "values")
 RECURRENT_MAPPINGS = ("hidden", "layered")
-
-
-def recurrent_prior_masks(
-    input_size,
-    hidden_size,
-    num_layers,
-    density,
-    *,
-    prior=None,
-    prior_params=None,
-    random_state=None,
-):
-    """Unit-level input-to-hidden and hidden-to-hidden masks from a prior.
-
-    Parameters
-    ----------
-    input_size, hidden_size, num_layers : int
-    density : float in (0, 1]
-        Fraction of connections kept in every mask.
-    prior : None, str, networkx.Graph or callable, default=None
-        As in :func:`sksparse.graphs.make_prior`; ``None`` draws uniform masks.
-        A graph must have ``hidden_size`` nodes and is every layer's
-        hidden-to-hidden structure; the input-to-hidden masks are then
-        uniform at ``density``.
-    prior_params : dict, default=None
-    random_state : int, numpy.random.Generator or None
-
-    Returns
-    -------
-    ih_masks, hh_masks : list of ndarray of bool
-        Shapes ``(hidden_size, n_in)`` and ``(hidden_size, hidden_size)``, one
-        per layer; the layers tile them over their gates.
-
-    Notes
-    -----
-    Input-to-hidden: :func:`sksparse.graphs.prior_masks` under the
-    ``"neuron"`` mapping for ``[input_size, hidden_size, ..., hidden_size]``.
-    Hidden-to-hidden: a prior graph over the ``hidden_size`` units of a layer,
-    its edges the recurrent connections (``mask[i, j]`` for an edge
-    ``j -> i``; both directions for an undirected graph), plus every unit's
-    connection to itself: a graph node stands for a unit whose state persists,
-    and generators draw no self-loops. Unless ``prior_params`` fixes it, the
-    graph's density is calibrated to ``(density H - 1) / (H - 1)``, so that
-    with the diagonal the mask keeps about ``density`` of its entries.
-    """
-    rng = np.random.default_rng(random_state)
-    prior_params = dict(prior_params or {})
-    sizes = [input_size] + [hidden_size] * num_layers
-    if isinstance(prior, nx.Graph):
-        ih = prior_masks(sizes, density, prior=None, random_state=rng)
-    else:
-        ih = prior_masks(
-            sizes, density, prior=prior, prior_params=prior_params, random_state=rng
-        )
-    hh = []
-    for _ in range(num_layers):
-        if prior is None:
-            hh.append(prior_masks([hidden_size] * 2, density, random_state=rng)[0])
-            continue
-        params = dict(prior_params)
-        if not isinstance(prior, nx.Graph) and "density" not in params:
-            target = (density * hidden_size - 1) / max(hidden_size - 1, 1)
-            params["density"] = float(np.clip(target, 0.0, 1.0))
-        graph = make_prior(prior, hidden_size, random_state=rng, **params)
-        adjacency = nx.to_numpy_array(graph, nodelist=range(hidden_size), weight=None)
-        mask = adjacency.T != 0
-        np.fill_diagonal(mask, True)
-        hh.append(mask)
-    return [np.asarray(m, dtype=bool) for m in ih], hh
 
 
 def _is_sequence_list(X):

@@ -17,15 +17,33 @@ __all__ = ["layered_recurrent_masks", "recurrent_prior_masks"]
 
 
 def _trim_or_grow(mask, k, rng):
-    """Make ``mask`` keep exactly ``k`` entries, changing off-diagonal ones first.
+    """Make ``mask`` keep ``k`` entries (one more where symmetry needs it).
 
     A generator hits its density only in expectation (a Watts-Strogatz graph
     has ``n k / 2`` edges, a random regular one ``n d / 2``), and the diagonal
     adds ``n`` more: ``sparsity=0.5`` with ``"watts_strogatz"`` kept 54.3% of a
     layer. Units' self-connections go last, as they stand for the state a
-    unit keeps.
+    unit keeps. A symmetric mask (an undirected prior) loses or gains its
+    off-diagonal connections in pairs, so it stays symmetric; an odd
+    difference then leaves it one connection above ``k``.
     """
-    off = ~np.eye(len(mask), dtype=bool)
+    n = len(mask)
+    if np.array_equal(mask, mask.T):
+        upper = np.triu(np.ones((n, n), dtype=bool), 1)
+        excess = int(mask.sum()) - k
+        if excess > 0:
+            pairs = np.flatnonzero(mask & upper)
+            chosen = rng.permutation(pairs)[: min(excess // 2, len(pairs))]
+            mask.flat[chosen] = False
+            mask.T.flat[chosen] = False
+        elif excess < 0:
+            pairs = np.flatnonzero(~mask & upper)
+            chosen = rng.permutation(pairs)[: min((1 - excess) // 2, len(pairs))]
+            mask.flat[chosen] = True
+            mask.T.flat[chosen] = True
+        if abs(int(mask.sum()) - k) <= 1:
+            return mask
+    off = ~np.eye(n, dtype=bool)
     excess = int(mask.sum()) - k
     if excess > 0:
         kept = np.flatnonzero(mask & off)
@@ -74,7 +92,8 @@ def recurrent_prior_masks(
         per layer; the layers tile them over their gates. Every mask keeps
         exactly ``max(1, round(density * size))`` entries (as
         :func:`sksparse.graphs.prior_masks` does), except a hidden-to-hidden
-        mask from a given graph or a fixed prior density.
+        mask from a given graph or a fixed prior density, and one from an
+        undirected prior, which stays symmetric and so may keep one more.
 
     Notes
     -----

@@ -1,5 +1,6 @@
 """skorch callback that prunes a net while it trains, on a schedule."""
 
+from sklearn.utils._param_validation import HasMethods, validate_parameter_constraints
 from skorch.callbacks import Callback
 
 from sksparse.pruning._base import (
@@ -69,17 +70,25 @@ class Pruning(Callback):
     [0.0, 0.56, 0.77, 0.8, 0.8]
     """
 
+    # ``schedule`` is left to ``check_schedule``, which names what it takes.
+    _parameter_constraints = {
+        "pruner": [HasMethods(["compute_masks"])],
+        "module": [str],
+    }
+
     def __init__(self, pruner, schedule=None, module="module_"):
         self.pruner = pruner
         self.schedule = schedule
         self.module = module
 
     def initialize(self):
-        if not callable(getattr(self.pruner, "compute_masks", None)):
-            raise TypeError(
-                "pruner must have compute_masks(module, amount) (MagnitudePruner, "
-                f"RandomPruner), got {type(self.pruner).__name__}."
-            )
+        # skorch callbacks are not scikit-learn estimators, but their
+        # parameters are checked by the same constraints and messages.
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
         self.schedule_ = check_schedule(self.schedule)
         self.masks_ = {}
         self.plain_masks_ = {}

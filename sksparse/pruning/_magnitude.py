@@ -1,7 +1,17 @@
-"""Magnitude pruning: class-blinded, class-uniform and class-distributed."""
+"""Magnitude pruning: class-blinded, class-uniform, class-distributed, sensitivity."""
 
+import torch
+from sklearn.utils._param_validation import StrOptions
+
+from sksparse.pruning._allocation import check_sensitivity, sensitivity_allocation
 from sksparse.pruning._base import BasePruner
-from sksparse.pruning._functional import magnitude_masks
+from sksparse.pruning._functional import (
+    SCOPES,
+    _floors,
+    magnitude_masks,
+    n_to_prune,
+    select_masks,
+)
 
 __all__ = ["MagnitudePruner"]
 
@@ -20,14 +30,17 @@ class MagnitudePruner(BasePruner):
     amount : float or int, default=0.5
         Target sparsity: a float in ``[0, 1]`` is the fraction of prunable
         weights that are zero afterwards, an int the number of them.
-    scope : {"class-blinded", "class-uniform", "class-distributed"}, \
-            default="class-blinded"
+    scope : {"class-blinded", "class-uniform", "class-distributed", \
+            "sensitivity"}, default="class-blinded"
         ``"class-blinded"``: one magnitude threshold over all classes (same
         masks as ``torch.nn.utils.prune.global_unstructured`` with
         ``L1Unstructured``). ``"class-uniform"``: the same fraction pruned in
         every class (as per-layer ``l1_unstructured``). ``"class-distributed"``:
         weights with ``|w| < λ·σ_c`` are pruned in class ``c``, ``λ`` chosen so
-        that the total is ``amount``.
+        that the total is ``amount``. ``"sensitivity"``: each class pruned as
+        far as its curve in ``sensitivity`` allows for the global target (one
+        tolerated score drop for every class, the smallest that reaches
+        ``amount``), then by magnitude within the class.
     classes : {"auto", "tensor"}, dict or callable, default="auto"
         Grouping of weights into classes. ``"auto"``: one class per weight
         tensor, and one per gate of a recurrent matrix (a gate's input or
@@ -45,6 +58,12 @@ class MagnitudePruner(BasePruner):
         Every class keeps at least this fraction of its weights (when that
         many are alive), against layer collapse at high sparsity. With a floor
         that makes ``amount`` unreachable, a warning says so.
+    sensitivity : tuple (layers, scores, amounts), default=None
+        With ``scope="sensitivity"``: what
+        :func:`~sksparse.pruning.sensitivity_curve` returned (``layers``,
+        ``scores``) and the ``amounts`` it was given. Every class pruned must
+        be one of its layers (``classes="auto"`` names a feed-forward net's
+        classes by parameter name, as the curve does).
 
     Attributes
     ----------
@@ -60,6 +79,11 @@ class MagnitudePruner(BasePruner):
         Number of them pruned after the last call.
     sparsity_ : float
         ``n_pruned_ / n_weights_``.
+    sensitivity_amounts_ : dict of str to float
+        With ``scope="sensitivity"``: the fraction of each class pruned by
+        the last call.
+    sensitivity_tolerance_ : float
+        With ``scope="sensitivity"``: the score drop every class was allowed.
 
     See Also
     --------
@@ -99,6 +123,12 @@ class MagnitudePruner(BasePruner):
     198
     """
 
+    _parameter_constraints = {
+        **BasePruner._parameter_constraints,
+        "scope": [StrOptions({*SCOPES, "sensitivity"})],
+        "sensitivity": [None, tuple, list],
+    }
+
     def __init__(
         self,
         amount=0.5,
@@ -108,6 +138,7 @@ class MagnitudePruner(BasePruner):
         exclude=None,
         prune_output_layer=True,
         min_density=0.0,
+        sensitivity=None,
     ):
         self.amount = amount
         self.scope = scope
@@ -115,8 +146,50 @@ class MagnitudePruner(BasePruner):
         self.exclude = exclude
         self.prune_output_layer = prune_output_layer
         self.min_density = min_density
+        self.sensitivity = sensitivity
 
     def _class_masks(self, weights, amount, keep):
+        if self.scope == "sensitivity":
+            return self._sensitivity_masks(weights, amount, keep)
+        if self.sensitivity is not None:
+            raise ValueError(
+                "sensitivity is used with scope='sensitivity' only, got "
+                f"scope={self.scope!r}; drop sensitivity or set the scope."
+            )
         return magnitude_masks(
             weights, amount, scope=self.scope, keep=keep, min_density=self.min_density
         )
+
+    def _sensitivity_masks(self, weights, amount, keep):
+        if self.sensitivity is None:
+            raise ValueError(
+                "scope='sensitivity' needs sensitivity=(layers, scores, amounts), "
+                "the curve of sksparse.pruning.sensitivity_curve and its amounts."
+            )
+        check_sensitivity(self.sensitivity)
+        names = self.weight_classes_
+        # Already pruned (mask 0 or exactly zero) counts and is never revived.
+        alive = [
+            (w.reshape(-1) != 0) & k.reshape(-1).bool() for w, k in zip(weights, keep)
+        ]
+        sizes = [w.numel() for w in weights]
+        floors = _floors(alive, self.min_density)
+        counts, tolerance = sensitivity_allocation(
+            self.sensitivity,
+            names,
+            sizes,
+            n_to_prune(amount, sum(sizes)),
+            pruned=[n - int(a.sum()) for n, a in zip(sizes, alive)],
+            caps=[n - f for n, f in zip(sizes, floors)],
+        )
+        masks, thresholds = [], []
+        for w, a, count in zip(weights, alive, counts):
+            scores = w.reshape(-1).abs().to(torch.float64)
+            (mask,), (threshold,) = select_masks([scores], count, keep=[a])
+            masks.append(mask.reshape(w.shape))
+            thresholds.append(threshold)
+        self.sensitivity_amounts_ = {
+            n: c / size for n, c, size in zip(names, counts, sizes)
+        }
+        self.sensitivity_tolerance_ = tolerance
+        return masks, thresholds
