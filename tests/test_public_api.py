@@ -122,6 +122,7 @@ PUBLIC = {
         "plot_masks",
         "plot_predicted_vs_true",
         "plot_search_progress",
+        "plot_sensitivity_curve",
         "plot_structure",
     ],
     "sksparse.pruning": [

@@ -271,7 +271,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     callbacks : list of skorch callbacks or (name, callback), default=None
         Passed to the skorch net, e.g. ``[Pruning(MagnitudePruner(0.8))]``.
     warm_start : bool, default=False
-        Continue training the fitted net on the next ``fit``.
+        Continue training the fitted net on the next ``fit``. It also decides
+        what a pickle (``joblib.dump``) holds: with ``True`` the optimizer's
+        state (Adam's moments, twice the weights' size) as well, so a loaded
+        estimator continues training exactly as this one would; with
+        ``False`` the weights and bit-packed masks only, and a loaded
+        estimator set to ``warm_start=True`` continues from its weights with
+        a fresh optimizer state.
     sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
             default=None
         ``None``: the network is sparse from the start (``sparsity`` of a

@@ -5,6 +5,8 @@ import copy
 import torch
 from torch import nn
 
+from sksparse.nn._masked import select_kept
+
 # Element-wise modules a compressed network can apply between its layers:
 # each maps a unit's pre-activation to its activation on its own, which is
 # what folding a constant neuron into the next bias needs.
@@ -56,7 +58,8 @@ def _effective_weight(linear):
     weight = linear.weight.detach()
     mask = getattr(linear, "mask", None)
     if isinstance(mask, torch.Tensor):
-        weight = weight * mask.to(weight.dtype)
+        # A select: a NaN or inf at a removed position is 0, not 0 * nan.
+        weight = select_kept(weight, mask)
     bias = linear.bias
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=weight.dtype)

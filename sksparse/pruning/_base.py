@@ -13,14 +13,16 @@ their state-dict keys and compound repeated prunes).
 """
 
 import numbers
-import re
 
 import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from sksparse.nn._masked import zero_removed_
 from sksparse.pruning._functional import SCOPES, check_amount
+from sksparse.utils import mask_of, sparsity
+from sksparse.utils._models import _RECURRENT_WEIGHT as _RECURRENT
 
 __all__ = [
     "BasePruner",
@@ -33,7 +35,6 @@ __all__ = [
     "weight_classes",
 ]
 
-_RECURRENT = re.compile(r"^weight_(ih|hh)(_l\d+)?(_reverse)?$")
 # PyTorch stacks gates as row blocks in this order (nn.LSTM / nn.GRU docs).
 _GATES = {3: ("r", "z", "n"), 4: ("i", "f", "g", "o")}
 _PRUNABLE_TYPES = (nn.Linear, nn.modules.conv._ConvNd)
@@ -71,7 +72,7 @@ class PrunableWeight:
     @property
     def mask_buffer(self):
         """The module's mask buffer for this weight, or None."""
-        return _mask_buffer(self.module, self.attr)
+        return mask_of(self.module, self.attr)
 
     def keep(self):
         """Current keep-mask (bool): alive in the mask buffer and non-zero."""
@@ -88,24 +89,6 @@ class PrunableWeight:
 
     def __repr__(self):
         return f"PrunableWeight({self.name!r}, shape={tuple(self.weight.shape)})"
-
-
-def _mask_buffer(module, attr):
-    if attr == "weight":
-        candidates = ("mask",)
-    else:  # sksparse.nn.MaskedLSTM & co.: weight_ih_l0 -> ih_mask_l0
-        kind, _, rest = attr.removeprefix("weight_").partition("_")
-        candidates = (
-            f"{kind}_mask_{rest}" if rest else f"{kind}_mask",
-            attr.replace("weight", "mask", 1),
-            f"{attr}_mask",
-        )
-    weight = getattr(module, attr)
-    for candidate in candidates:
-        buffer = module._buffers.get(candidate)
-        if isinstance(buffer, torch.Tensor) and buffer.shape == weight.shape:
-            return buffer
-    return None
 
 
 def _n_gates(module, weight):
@@ -172,7 +155,7 @@ def find_prunable_weights(module, *, exclude=None, prune_output_layer=True):
             if param.ndim < 2 or id(param) in seen:
                 continue
             if attr == "weight" and (
-                isinstance(sub, _PRUNABLE_TYPES) or _mask_buffer(sub, attr) is not None
+                isinstance(sub, _PRUNABLE_TYPES) or mask_of(sub, attr) is not None
             ):
                 n_gates = 1
             elif _RECURRENT.match(attr):
@@ -272,7 +255,7 @@ def clear_param_state(optimizer, param, mask):
         return
     for value in state.values():
         if isinstance(value, torch.Tensor) and value.shape == param.shape:
-            value.mul_(mask.to(device=value.device, dtype=value.dtype))
+            zero_removed_(value, mask.to(value.device))
 
 
 def _owner(module, name):
@@ -313,12 +296,12 @@ def apply_masks(module, masks, optimizers=()):
             # A 0.5 entry would scale the weight instead of keeping or removing it.
             raise ValueError(f"masks[{name!r}] must hold only 0 and 1.")
         mask = mask.to(device=weight.device, dtype=weight.dtype)
-        buffer = _mask_buffer(owner, attr)
+        buffer = mask_of(owner, attr)
         if attr == "weight" and callable(getattr(owner, "set_mask", None)):
             owner.set_mask(mask)
         elif buffer is not None:
             buffer.copy_(mask.to(buffer.dtype))
-        weight.mul_(mask)
+        zero_removed_(weight, mask)  # a select: a NaN at a pruned entry -> 0
         for optimizer in optimizers:
             clear_param_state(optimizer, weight, mask)
 
@@ -326,13 +309,10 @@ def apply_masks(module, masks, optimizers=()):
 def prunable_sparsity(module):
     """Fraction of the prunable weights of ``module`` that are zero or masked.
 
-    The project's *sparsity*, over every weight :func:`find_prunable_weights`
-    finds (no exclusions).
+    The project's one definition, :func:`sksparse.utils.sparsity`, under the
+    name this sub-package has always exported.
     """
-    prunable = find_prunable_weights(module)
-    total = sum(pw.weight.numel() for pw in prunable)
-    pruned = sum(int((~pw.keep()).sum()) for pw in prunable)
-    return pruned / total
+    return sparsity(module)
 
 
 def reapply_masks(module, masks):
@@ -340,7 +320,7 @@ def reapply_masks(module, masks):
     with torch.no_grad():
         for name, mask in masks.items():
             owner, attr = _owner(module, name)
-            getattr(owner, attr).mul_(mask)
+            zero_removed_(getattr(owner, attr), mask)
 
 
 class BasePruner(BaseEstimator):
@@ -399,6 +379,9 @@ class BasePruner(BaseEstimator):
 
         class_weights = [gather(weights, members) for _, members in groups]
         class_keep = [gather(keeps, members) for _, members in groups]
+        # Named first: a pruner whose rule depends on the class (a per-layer
+        # allocation) reads the names in _class_masks.
+        self.weight_classes_ = [name for name, _ in groups]
         class_masks, thresholds = self._class_masks(class_weights, amount, class_keep)
 
         masks = [torch.ones_like(w) for w in weights]
