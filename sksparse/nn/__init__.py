@@ -5,6 +5,7 @@ Nothing here imports scikit-learn or skorch.
 
 from sksparse.nn._compact import CompactLinear, CompressedNetwork, compress
 from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
+from sksparse.nn._layered_recurrent import LayeredRecurrentNet
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
@@ -17,6 +18,7 @@ __all__ = [
     "CompactLinear",
     "CompressedNetwork",
     "DAGNetwork",
+    "LayeredRecurrentNet",
     "MaskedConv2d",
     "MaskedGRU",
     "MaskedLSTM",
