@@ -24,6 +24,7 @@ PUBLIC = {
         "GraphPriorRNNClassifier",
         "PrunedEstimator",
         "SparseCNNClassifier",
+        "SparseFeatureSelector",
         "SparseMLPClassifier",
         "SparseMLPRegressor",
         "StructuralRegressor",
@@ -51,6 +52,7 @@ PUBLIC = {
         "GraphPriorRNNClassifier",
         "PrunedEstimator",
         "SparseCNNClassifier",
+        "SparseFeatureSelector",
         "SparseMLPClassifier",
         "SparseMLPRegressor",
         "StructuralRegressor",
@@ -123,6 +125,7 @@ PUBLIC = {
         "plot_masks",
         "plot_predicted_vs_true",
         "plot_search_progress",
+        "plot_sensitivity_curve",
         "plot_structure",
     ],
     "sksparse.pruning": [

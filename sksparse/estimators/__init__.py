@@ -5,6 +5,7 @@ from sksparse.estimators._cnn import SparseCNNClassifier
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
 from sksparse.estimators._rnn import GraphPriorRNNClassifier
+from sksparse.estimators._selector import SparseFeatureSelector
 from sksparse.estimators._structure import GraphFeatures, StructuralRegressor
 
 # Re-exported from sksparse.metrics, their home, where users found them first.
@@ -21,6 +22,7 @@ __all__ = [
     "GraphPriorRNNClassifier",
     "PrunedEstimator",
     "SparseCNNClassifier",
+    "SparseFeatureSelector",
     "SparseMLPClassifier",
     "SparseMLPRegressor",
     "StructuralRegressor",

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from torch import nn
 
@@ -18,7 +18,8 @@ from sksparse.estimators._base import (
 )
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
 from sksparse.nn import DAGNetwork, SparseMLP
-from sksparse.pruning import Gradual, MagnitudePruner, Pruning
+from sksparse.nn._stages import input_support
+from sksparse.pruning import Gradual, MagnitudePruner, OneShot, Pruning
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
 
@@ -149,7 +150,13 @@ class BaseSparseMLP(BaseSparseNet):
             # the final sparsity halfway and fine-tuning for the rest.
             schedule = self.sparsity_schedule
             if schedule == "gradual":
-                schedule = Gradual(n_steps=max(1, self.max_epochs // 2))
+                # Gradual(n) prunes at epochs 0..n: one epoch leaves room for
+                # the final event only, at epoch max_epochs // 2 == 0.
+                schedule = (
+                    Gradual(n_steps=self.max_epochs // 2)
+                    if self.max_epochs >= 2
+                    else OneShot()
+                )
             pruning = Pruning(MagnitudePruner(self.sparsity), schedule=schedule)
             callbacks.append(("sparsity_schedule", pruning))
         return callbacks
@@ -192,6 +199,31 @@ class BaseSparseMLP(BaseSparseNet):
             return SparseMLP(
                 n_features, hidden, n_outputs, masks=masks, activation=self.activation
             )
+
+    # -- fitted views -------------------------------------------------------
+    def get_support(self, indices=False):
+        """The input features the fitted network reads, as a selector's support.
+
+        A feature is supported when a kept connection of a neuron that
+        reaches the output reads it (for a :class:`~sksparse.nn.SparseMLP`,
+        a kept first-layer weight of a live neuron). Those are the features
+        :meth:`compress` keeps, and a compressed copy answers the same.
+        :class:`~sksparse.estimators.SparseFeatureSelector` drops the others.
+
+        Parameters
+        ----------
+        indices : bool, default=False
+            Return the indices of the supported features instead of a mask.
+
+        Returns
+        -------
+        ndarray
+            Boolean mask of shape ``(n_features_in_,)``, or the indices of
+            its True entries.
+        """
+        check_is_fitted(self, "net_")
+        support = input_support(self.module_).cpu().numpy()
+        return np.flatnonzero(support) if indices else support
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -245,7 +277,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     callbacks : list of skorch callbacks or (name, callback), default=None
         Passed to the skorch net, e.g. ``[Pruning(MagnitudePruner(0.8))]``.
     warm_start : bool, default=False
-        Continue training the fitted net on the next ``fit``.
+        Continue training the fitted net on the next ``fit``. It also decides
+        what a pickle (``joblib.dump``) holds: with ``True`` the optimizer's
+        state (Adam's moments, twice the weights' size) as well, so a loaded
+        estimator continues training exactly as this one would; with
+        ``False`` the weights and bit-packed masks only, and a loaded
+        estimator set to ``warm_start=True`` continues from its weights with
+        a fresh optimizer state.
     sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
             default=None
         ``None``: the network is sparse from the start (``sparsity`` of a
@@ -254,11 +292,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         (class-blinded) during training, to ``sparsity`` at the end of the
         schedule (``prior`` must then be None). ``"gradual"`` is Zhu & Gupta's
         cubic schedule reaching ``sparsity`` at epoch ``max_epochs // 2``
-        (:class:`~sksparse.pruning.Gradual`); a schedule object
-        (``Gradual(n_steps=5, start=2)``, ``Iterative``, ``OneShot``) is used
-        as it is. Sparse training that keeps the sparsity constant is
-        :class:`~sksparse.pruning.SET` or :class:`~sksparse.pruning.RigL`
-        in ``callbacks``.
+        (:class:`~sksparse.pruning.Gradual`; one-shot with ``max_epochs=1``);
+        a schedule object (``Gradual(n_steps=5, start=2)``, ``Iterative``,
+        ``OneShot``) is used as it is, and one that ends after ``max_epochs``
+        warns at ``fit`` with the sparsity it will reach. Early stopping
+        counts only from the schedule's last event on. Sparse training that
+        keeps the sparsity constant is :class:`~sksparse.pruning.SET` or
+        :class:`~sksparse.pruning.RigL` in ``callbacks``.
 
     Attributes
     ----------

@@ -43,25 +43,8 @@ def load_model(path):
         ) from None
 
 
-def network_module(model):
-    """The torch module inside a fitted model (:func:`sksparse.utils.find_module`).
-
-    Parameters
-    ----------
-    model : estimator, search, pipeline, skorch net or torch.nn.Module
-        A search is read through its ``best_estimator_``, a pipeline through
-        its last step, a meta-estimator through its ``estimator_``.
-
-    Returns
-    -------
-    torch.nn.Module
-
-    Raises
-    ------
-    TypeError
-        If no fitted network is found.
-    """
-    return find_module(model)
+# The experiments' name for the one lookup every floor shares.
+network_module = find_module
 
 
 def layer_summary(model):

@@ -11,6 +11,7 @@ from sksparse.nn._compact import (
     compress,
 )
 from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
+from sksparse.nn._layered_recurrent import LayeredRecurrentNet
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
@@ -25,6 +26,7 @@ __all__ = [
     "CompressedConvNetwork",
     "CompressedNetwork",
     "DAGNetwork",
+    "LayeredRecurrentNet",
     "MaskedConv2d",
     "MaskedGRU",
     "MaskedLSTM",

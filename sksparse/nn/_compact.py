@@ -43,6 +43,7 @@ from sksparse.nn._csr import (
     numba_available,
 )
 from sksparse.nn._mlp import DAGNetwork, SparseMLP
+from sksparse.nn._packing import pack_buffers, pack_indices, pack_sparse_dense
 from sksparse.nn._stages import _block_slices, _effective_weight, _eliminate, _stages_of
 
 __all__ = [
@@ -220,7 +221,20 @@ class CompactLinear(nn.Module):
         # The caches view the buffers: never pickle them a second time.
         state = super().__getstate__().copy()
         state["_csr"] = state["_arrays"] = None
-        return state
+        # What the file holds grows with the non-zeros whatever layout was
+        # timed fastest: column indices in 2 bytes (4 at run time), and a
+        # layer kept dense for speed stored by its non-zeros when smaller.
+        # Both load back as the tensors saved (sksparse.nn._packing).
+        return pack_buffers(state, self._pack)
+
+    def _pack(self, name, tensor):
+        if name == "col_indices":
+            return pack_indices(tensor, self.in_features)
+        if name == "crow_indices":
+            return pack_indices(tensor, self.nnz + 1)
+        if name == "weight":
+            return pack_sparse_dense(tensor)
+        return tensor
 
     def extra_repr(self):
         return (

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sksparse.nn._packing import pack_buffers, pack_sparse_dense
 from sksparse.nn._stages import (
     INFERENCE_IDENTITY,
     _effective_weight,
@@ -119,6 +120,26 @@ class CompactConv2d(nn.Module):
     @property
     def n_stored(self):
         return self.weight.numel()
+
+    def __getstate__(self):
+        # The file grows with the non-zeros, as CompactLinear's does: the
+        # kernels are packed as an (out, in * kh * kw) matrix by their
+        # non-zeros where that is smaller, and reshaped back on load.
+        state = super().__getstate__().copy()
+
+        def pack(name, tensor):
+            if name != "weight":
+                return tensor
+            return pack_sparse_dense(tensor.reshape(tensor.shape[0], -1))
+
+        return pack_buffers(state, pack)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        weight = self._buffers["weight"]
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        if tuple(weight.shape) != shape:
+            self._buffers["weight"] = weight.reshape(shape)
 
     def forward(self, x):
         return F.conv2d(

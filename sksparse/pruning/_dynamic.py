@@ -23,6 +23,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sksparse.nn import clear_optimizer_state
+from sksparse.nn._masked import zero_removed_
 from sksparse.pruning._base import clear_param_state
 from sksparse.utils import net_optimizers
 
@@ -106,7 +107,7 @@ class _Target:
             self.layer.set_mask(mask.to(self.layer.mask.dtype))
         else:
             self.plain_mask = mask.to(self.weight.device)
-            self.weight.mul_(self.plain_mask)
+            zero_removed_(self.weight, self.plain_mask)
 
 
 class BaseDynamicSparsity(Callback):
@@ -380,7 +381,7 @@ class BaseDynamicSparsity(Callback):
         with torch.no_grad():
             for target in self.targets_:
                 if not target.has_buffer:
-                    target.weight.mul_(target.plain_mask)
+                    zero_removed_(target.weight, target.plain_mask)
         self.step_ += 1
         self._epoch_steps += 1
         if self._is_update_step(self.step_):
