@@ -102,6 +102,7 @@ PUBLIC = {
         "spearman_scorer",
     ],
     "sksparse.nn": [
+        "BlockLinear",
         "CompactLinear",
         "CompressedNetwork",
         "DAGNetwork",
@@ -110,6 +111,7 @@ PUBLIC = {
         "MaskedLSTM",
         "MaskedLinear",
         "MaskedRNN",
+        "NMLinear",
         "SparseCNN",
         "SparseMLP",
         "clear_optimizer_state",
