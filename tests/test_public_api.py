@@ -56,6 +56,7 @@ PUBLIC = {
         "SparseMLPClassifier",
         "SparseMLPRegressor",
         "StructuralRegressor",
+        "compress_net",
         "compression_report",
         "kendall_tau_score",
         "kendall_tau_scorer",
@@ -103,7 +104,9 @@ PUBLIC = {
     ],
     "sksparse.nn": [
         "BlockLinear",
+        "CompactConv2d",
         "CompactLinear",
+        "CompressedConvNetwork",
         "CompressedNetwork",
         "DAGNetwork",
         "MaskedConv2d",

@@ -63,12 +63,13 @@ def find_blocks(weight):
 def find_nm(weight):
     """``(N, M)`` with at most N non-zeros in every group of M inputs, or None.
 
-    The M whose groups are fullest (fewest stored slots per non-zero) wins;
-    None if no M stores the non-zeros with :data:`STRUCTURE_FILL`.
+    The M whose groups are fullest (fewest stored slots per non-zero) wins,
+    the smallest on a tie (a 1:10 layer is also 2:20); None if no M stores
+    the non-zeros with :data:`STRUCTURE_FILL`.
 
     Examples
     --------
-    >>> w = torch.tensor([[1.0, 0, 0, 2, 0, 3, 0, 0]])
+    >>> w = torch.tensor([[1.0, 0, 0, 2], [0, 3, 4, 0]])
     >>> find_nm(w)
     (1, 2)
     """
