@@ -56,6 +56,7 @@ PUBLIC = {
         "SparseMLPClassifier",
         "SparseMLPRegressor",
         "StructuralRegressor",
+        "compress_net",
         "compression_report",
         "kendall_tau_score",
         "kendall_tau_scorer",
@@ -102,7 +103,9 @@ PUBLIC = {
         "spearman_scorer",
     ],
     "sksparse.nn": [
+        "CompactConv2d",
         "CompactLinear",
+        "CompressedConvNetwork",
         "CompressedNetwork",
         "DAGNetwork",
         "MaskedConv2d",

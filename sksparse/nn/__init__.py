@@ -3,7 +3,13 @@
 Nothing here imports scikit-learn or skorch.
 """
 
-from sksparse.nn._compact import CompactLinear, CompressedNetwork, compress
+from sksparse.nn._compact import (
+    CompactConv2d,
+    CompactLinear,
+    CompressedConvNetwork,
+    CompressedNetwork,
+    compress,
+)
 from sksparse.nn._conv import MaskedConv2d, SparseCNN, expand_channel_mask
 from sksparse.nn._layered_recurrent import LayeredRecurrentNet
 from sksparse.nn._masked import MaskedLinear, clear_optimizer_state
@@ -15,7 +21,9 @@ from sksparse.nn._sparse_train import CSRMLP, CSRLinear
 __all__ = [
     "CSRLinear",
     "CSRMLP",
+    "CompactConv2d",
     "CompactLinear",
+    "CompressedConvNetwork",
     "CompressedNetwork",
     "DAGNetwork",
     "LayeredRecurrentNet",

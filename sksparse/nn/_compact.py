@@ -29,6 +29,12 @@ import torch
 from torch import nn
 
 from sksparse.nn import _csr
+from sksparse.nn._compact_conv import (
+    CompactConv2d,
+    CompressedConvNetwork,
+    chain_of,
+    compress_chain,
+)
 from sksparse.nn._compressed import CompressedNetwork
 from sksparse.nn._csr import (
     DENSE_THRESHOLD,
@@ -36,11 +42,14 @@ from sksparse.nn._csr import (
     csr_matmul,
     numba_available,
 )
+from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._packing import pack_buffers, pack_indices, pack_sparse_dense
 from sksparse.nn._stages import _block_slices, _effective_weight, _eliminate, _stages_of
 
 __all__ = [
+    "CompactConv2d",
     "CompactLinear",
+    "CompressedConvNetwork",
     "CompressedNetwork",
     "DENSE_THRESHOLD",
     "compress",
@@ -77,6 +86,9 @@ class CompactLinear(nn.Module):
     ----------
     nnz : int
         Number of non-zero weights (in either layout).
+    n_stored : int
+        Number of weights stored: all ``out * in`` in the dense layout, the
+        non-zeros in CSR.
     """
 
     def __init__(self, weight, bias, layout="dense", backend="torch"):
@@ -111,6 +123,12 @@ class CompactLinear(nn.Module):
     def nnz(self):
         if self.layout == "dense":
             return int(torch.count_nonzero(self.weight))
+        return self.values.numel()
+
+    @property
+    def n_stored(self):
+        if self.layout == "dense":
+            return self.weight.numel()
         return self.values.numel()
 
     @property
@@ -244,7 +262,7 @@ def linear_stats(module):
         ``flops`` (multiply-adds per sample, ``in * out`` per layer, biases
         not counted, as in ShrinkBench) and ``flops_nz`` (non-zero weights).
     """
-    if isinstance(module, CompressedNetwork):
+    if isinstance(module, (CompressedNetwork, CompressedConvNetwork)):
         return dict(module.source_stats)
     stats = dict.fromkeys(("size", "size_nz", "flops", "flops_nz"), 0)
     for sub in module.modules():
@@ -305,7 +323,9 @@ def _compact_layer(weight, bias, layout, backends, threshold, relu):
     return candidates[chosen]
 
 
-def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
+def compress(
+    module, *, layout="auto", backend="auto", dense_threshold=None, input_shape=None
+):
     """Turn a sparse feed-forward network into a compact, fast inference form.
 
     Neurons that lost all their inputs are constants: their effect on the
@@ -316,12 +336,16 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
 
     Parameters
     ----------
-    module : SparseMLP, DAGNetwork, nn.Sequential or nn.Linear
-        The network, in eval semantics (dropout is dropped). An
-        ``nn.Sequential`` may hold ``nn.Linear`` (or ``MaskedLinear``)
-        layers, element-wise activations, dropout and a leading
-        ``nn.Flatten``. A weight counts as removed if its mask is 0 or it is
-        exactly zero.
+    module : torch.nn.Module
+        The network, in eval semantics (dropout is dropped): a
+        :class:`SparseMLP`, :class:`DAGNetwork`, :class:`SparseCNN`, an
+        ``nn.Sequential``, or any module that ``torch.fx`` traces to a
+        single chain of ``nn.Linear``/``nn.Conv2d`` layers (masked ones
+        included), ``BatchNorm2d`` after a convolution, element-wise
+        activations (modules or ``torch.relu``-style calls), pooling,
+        dropout, and flatten or reshape calls. A weight counts as removed if
+        its mask is 0 or it is exactly zero. Residual additions and branches
+        are refused with a ``TypeError`` naming the operation.
     layout : {"auto", "dense", "csr"}, default="auto"
         ``"auto"`` times each layer (after neuron removal) dense and in CSR
         form with each kernel ``backend`` allows, at batch 1 and 256 and the
@@ -340,11 +364,22 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         With ``layout="auto"``: store a layer as CSR when its density is at
         most this, dense otherwise, without timing
         (:data:`DENSE_THRESHOLD` holds crossovers measured per kernel).
+    input_shape : tuple of int, default=None
+        One image's ``(channels, height, width)``, for networks with
+        convolutions: it sizes their FLOPs. ``None`` takes a
+        :class:`SparseCNN`'s own, or the smallest square image whose maps
+        fill the first linear layer.
 
     Returns
     -------
-    CompressedNetwork
-        Computes the same outputs as ``module`` (to float rounding).
+    CompressedNetwork or CompressedConvNetwork
+        Computes the same outputs as ``module`` (to float rounding). A
+        network with convolutions becomes a :class:`CompressedConvNetwork`:
+        masks and batch norms folded into dense kernels, and every output
+        channel whose map is zero whatever the input (all-zero kernels and a
+        bias the activation maps to 0) or that no later weight reads removed
+        together with the next layer's matching inputs; its linear head is
+        compressed as above.
 
     See Also
     --------
@@ -369,6 +404,20 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
     sparse_backends = _sparse_backends(backend)
     threshold = _check_threshold(dense_threshold)
+    if not isinstance(module, (SparseMLP, DAGNetwork)):
+        chain = chain_of(module)
+        if any(isinstance(m, nn.Conv2d) for m in chain):
+            return compress_chain(
+                chain,
+                lambda head: _compress_linear(head, layout, sparse_backends, threshold),
+                input_shape=input_shape,
+            )
+        module = nn.Sequential(*chain)
+    return _compress_linear(module, layout, sparse_backends, threshold)
+
+
+def _compress_linear(module, layout, sparse_backends, threshold):
+    """:func:`compress` of a network of linear layers (no convolution)."""
     stages, flatten = _stages_of(module)
     source_stats = linear_stats(module)
     n_features = stages[0].weight.shape[1]
