@@ -383,3 +383,23 @@ def test_graph_exports_the_kept_connections(pruned_model, tmp_path, capsys):
     assert written.number_of_edges() == expected.number_of_edges()
     assert main(["graph", pruned_model, "-o", str(tmp_path / "net.png")]) == 2
     assert ".graphml" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_demo_draws_priors_with_their_floor_unless_asked_not_to(
+    plain, monkeypatch, tmp_path
+):
+    import sksparse.experiments
+    from sksparse.cli.demo import PRIOR_PARAMS
+
+    seen = {}
+
+    def fake_sweep(*args, **kwargs):
+        seen.update(kwargs)
+        return iter(())
+
+    monkeypatch.setattr(sksparse.experiments, "sparsity_sweep", fake_sweep)
+    argv = ["demo", "--n-samples", "50", "-q", "--out", str(tmp_path)]
+    main(argv + ["--plain-priors"] * plain)
+    assert seen["prior_params"] == (None if plain else PRIOR_PARAMS)
+    assert "watts_strogatz" in seen["methods"]

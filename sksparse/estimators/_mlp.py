@@ -20,7 +20,7 @@ from sksparse.estimators._base import (
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
 from sksparse.nn import CSRMLP, DAGNetwork, SparseMLP
 from sksparse.nn._stages import input_support
-from sksparse.pruning import Gradual, MagnitudePruner, Pruning
+from sksparse.pruning import Gradual, MagnitudePruner, OneShot, Pruning
 from sksparse.pruning._dynamic import BaseDynamicSparsity
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
@@ -208,7 +208,13 @@ class BaseSparseMLP(BaseSparseNet):
             # the final sparsity halfway and fine-tuning for the rest.
             schedule = self.sparsity_schedule
             if schedule == "gradual":
-                schedule = Gradual(n_steps=max(1, self.max_epochs // 2))
+                # Gradual(n) prunes at epochs 0..n: one epoch leaves room for
+                # the final event only, at epoch max_epochs // 2 == 0.
+                schedule = (
+                    Gradual(n_steps=self.max_epochs // 2)
+                    if self.max_epochs >= 2
+                    else OneShot()
+                )
             pruning = Pruning(MagnitudePruner(self.sparsity), schedule=schedule)
             callbacks.append(("sparsity_schedule", pruning))
         return callbacks
@@ -329,7 +335,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     callbacks : list of skorch callbacks or (name, callback), default=None
         Passed to the skorch net, e.g. ``[Pruning(MagnitudePruner(0.8))]``.
     warm_start : bool, default=False
-        Continue training the fitted net on the next ``fit``.
+        Continue training the fitted net on the next ``fit``. It also decides
+        what a pickle (``joblib.dump``) holds: with ``True`` the optimizer's
+        state (Adam's moments, twice the weights' size) as well, so a loaded
+        estimator continues training exactly as this one would; with
+        ``False`` the weights and bit-packed masks only, and a loaded
+        estimator set to ``warm_start=True`` continues from its weights with
+        a fresh optimizer state.
     sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
             default=None
         ``None``: the network is sparse from the start (``sparsity`` of a
@@ -338,11 +350,13 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         (class-blinded) during training, to ``sparsity`` at the end of the
         schedule (``prior`` must then be None). ``"gradual"`` is Zhu & Gupta's
         cubic schedule reaching ``sparsity`` at epoch ``max_epochs // 2``
-        (:class:`~sksparse.pruning.Gradual`); a schedule object
-        (``Gradual(n_steps=5, start=2)``, ``Iterative``, ``OneShot``) is used
-        as it is. Sparse training that keeps the sparsity constant is
-        :class:`~sksparse.pruning.SET` or :class:`~sksparse.pruning.RigL`
-        in ``callbacks``.
+        (:class:`~sksparse.pruning.Gradual`; one-shot with ``max_epochs=1``);
+        a schedule object (``Gradual(n_steps=5, start=2)``, ``Iterative``,
+        ``OneShot``) is used as it is, and one that ends after ``max_epochs``
+        warns at ``fit`` with the sparsity it will reach. Early stopping
+        counts only from the schedule's last event on. Sparse training that
+        keeps the sparsity constant is :class:`~sksparse.pruning.SET` or
+        :class:`~sksparse.pruning.RigL` in ``callbacks``.
     backend : {"masked", "csr"}, default="masked"
         How the network trains. ``"masked"``: dense layers whose removed
         weights are held at zero (every feature works: pruning schedules,

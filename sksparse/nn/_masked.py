@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sksparse.nn._packing import pack_buffers, pack_mask
+
 __all__ = ["MaskedLinear", "MaskedMixin", "clear_optimizer_state"]
 
 # Integer dtypes as wide as each float dtype: their bits are ANDed in place.
@@ -214,10 +216,16 @@ class MaskedMixin:
         return self._full
 
     def __getstate__(self):
+        # The caches are keyed on data pointers, which a new process may
+        # reuse: the loaded layer builds them afresh. The mask goes into the
+        # pickle as bits (1/32 of its float32 bytes) and loads as the same
+        # float buffer (sksparse.nn._packing).
         state = dict(super().__getstate__())
         for name in _CACHES:
             state.pop(name, None)
-        return state
+        return pack_buffers(
+            state, lambda name, t: pack_mask(t) if name == "mask" else t
+        )
 
     @property
     def n_nonzero(self):
