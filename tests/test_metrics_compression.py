@@ -232,3 +232,56 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_report)
     assert result.failed == 0 and result.attempted > 0
+
+
+class _UserConvNet(nn.Module):
+    """A user's own module, read by torch.fx: functional calls and a view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 3, padding=1)
+        self.fc = nn.Linear(6 * 4 * 4, 16)
+        self.out = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 1, 8, 8)
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+        x = x.view(x.size(0), -1)
+        return self.out(torch.relu(self.fc(x)))
+
+
+def test_compress_net_over_a_users_traced_module(digits, tensor_elements):
+    from sklearn.exceptions import NotFittedError
+
+    from sksparse.estimators import compress_net
+    from sksparse.nn import CompressedConvNetwork
+
+    X, y, X_test, _ = digits
+    X32, y64 = X.astype(np.float32), y.astype(np.int64)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        _UserConvNet, max_epochs=2, lr=0.05, train_split=None, verbose=0
+    ).fit(X32, y64)
+    with torch.no_grad():  # prune: two dead channels and a sparse head
+        net.module_.conv.weight[:2] = 0
+        net.module_.conv.bias[:2] = -1.0
+        net.module_.fc.weight[net.module_.fc.weight.abs() < 0.05] = 0
+    small = compress_net(net)
+    assert isinstance(small.module_, CompressedConvNetwork)
+    assert small.module_.removed_units[1] == 2
+    X_test = X_test.astype(np.float32)
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), net.predict_proba(X_test), atol=1e-6
+    )
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X_test), net.predict_proba(X_test), atol=1e-6
+    )
+    assert tensor_elements(loaded) == sum(b.numel() for b in loaded.module_.buffers())
+    report = compression_report(net, X_test[:50], n_repeats=2)
+    assert report["removed_neurons"] >= 2 and report["measured_speedup"] > 0
+    with pytest.raises(NotFittedError):
+        compress_net(NeuralNetClassifier(_UserConvNet))
