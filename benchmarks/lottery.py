@@ -48,10 +48,12 @@ import platform
 import statistics
 import sys
 import time
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback
 
 from sksparse import PrunedEstimator, SparseMLPClassifier
@@ -99,6 +101,14 @@ def parse_args(argv=None):
         "(writes lottery-quick.*)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--combine",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="write the results of the lottery.json in these folders (runs "
+        "split over processes, e.g. one per variant) to --out, training nothing",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.n_train, args.n_val, args.n_test = 2000, 1000, 2000
@@ -111,12 +121,19 @@ def parse_args(argv=None):
 class RoundSchedule(BaseSchedule):
     """``rate`` of the remaining weights pruned per round: ``1 - (1 - rate)^r``."""
 
-    def __init__(self, rate=0.2, n_rounds=18):
+    _parameter_constraints = {
+        **BaseSchedule._parameter_constraints,
+        "rate": [Interval(Real, 0, 1, closed="neither")],
+        "n_rounds": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, rate=0.2, n_rounds=18, *, start=0):
         self.rate = rate
         self.n_rounds = n_rounds
-        self.start = 0
+        self.start = start
 
     def targets(self, final_sparsity):
+        self._validate()
         return [1.0 - (1.0 - self.rate) ** r for r in range(1, self.n_rounds + 1)]
 
 
@@ -278,19 +295,24 @@ def summarise(rows, args):
     return summary
 
 
+def _done(summary, args):
+    return [v for v in args.variants if any(s["variant"] == v for s in summary)]
+
+
 def markdown_table(summary, args):
-    header = ["remaining (hidden weights)", *(LABELS[v] for v in args.variants)]
+    variants = _done(summary, args)
+    header = ["remaining (hidden weights)", *(LABELS[v] for v in variants)]
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
     ]
     index = {(s["variant"], s["round"]): s for s in summary}
     for r in range(args.rounds + 1):
-        first = index.get((args.variants[0], r))
+        first = index.get((variants[0], r))
         if first is None:
             continue
         cells = []
-        for v in args.variants:
+        for v in variants:
             s = index[(v, r)]
             cells.append(
                 f"{100 * s['accuracy_mean']:.2f} ± {100 * s['accuracy_std']:.2f}"
@@ -310,7 +332,7 @@ def plot(summary, args, path):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
     colors = dict(zip(VARIANTS, ["C0", "C1", "C3", "C7"]))
-    for v in args.variants:
+    for v in _done(summary, args):
         rows = sorted(
             (s for s in summary if s["variant"] == v), key=lambda s: s["round"]
         )
@@ -362,7 +384,7 @@ def machine_info():
     )
 
 
-def write_results(args, argv, rows, seconds, started):
+def write_results(args, argv, rows, seconds, started, extra=None):
     """All four files, from the runs so far (written after every seed)."""
     summary = summarise(rows, args)
     table = markdown_table(summary, args)
@@ -382,8 +404,9 @@ def write_results(args, argv, rows, seconds, started):
         summary=summary,
         runs=rows,
         total_seconds=time.perf_counter() - started,
+        **(extra or {}),
     )
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1))
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str))
     with open(args.out / f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
@@ -393,10 +416,31 @@ def write_results(args, argv, rows, seconds, started):
     return table, result
 
 
+def combine(args, argv, started):
+    """Results of runs made by several processes, read from their folders."""
+    rows, seconds, commands = [], {}, []
+    for folder in args.combine:
+        name = "lottery-quick.json" if args.quick else "lottery.json"
+        part = json.loads((folder / name).read_text())
+        rows += part["runs"]
+        seconds.update(part["seconds_per_run"])
+        commands.append(part["command"])
+    found = {(x["variant"], x["seed"]) for x in rows}
+    args.variants = [v for v in args.variants if any(v == f[0] for f in found)]
+    args.seeds = sorted({f[1] for f in found})
+    table, _ = write_results(
+        args, argv, rows, seconds, started, extra={"commands_combined": commands}
+    )
+    print(table)
+    return table
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
     started = time.perf_counter()
+    if args.combine:
+        return combine(args, argv, started)
     X, y, X_val, y_val, X_test, y_test = load_data(args)
     data = dict(
         X=X,
@@ -425,8 +469,8 @@ def main(argv=None):
                 ),
                 flush=True,
             )
-        # After every seed: a run cut short still leaves its finished seeds.
-        table, result = write_results(args, argv, rows, seconds, started)
+            # After every run: one cut short still leaves the finished ones.
+            table, result = write_results(args, argv, rows, seconds, started)
     print(table)
     print(f"total {result['total_seconds'] / 60:.1f} min")
 

@@ -424,3 +424,23 @@ def test_report_and_graph_read_a_compressed_model(kind, tmp_path, capsys):
     expected = network_to_graph(small)
     assert written.number_of_edges() == expected.number_of_edges() > 0
     assert report["structure"]["number_of_edges"] == expected.number_of_edges()
+
+
+@pytest.mark.parametrize("plain", [False, True])
+def test_demo_draws_priors_with_their_floor_unless_asked_not_to(
+    plain, monkeypatch, tmp_path
+):
+    import sksparse.experiments
+    from sksparse.cli.demo import PRIOR_PARAMS
+
+    seen = {}
+
+    def fake_sweep(*args, **kwargs):
+        seen.update(kwargs)
+        return iter(())
+
+    monkeypatch.setattr(sksparse.experiments, "sparsity_sweep", fake_sweep)
+    argv = ["demo", "--n-samples", "50", "-q", "--out", str(tmp_path)]
+    main(argv + ["--plain-priors"] * plain)
+    assert seen["prior_params"] == (None if plain else PRIOR_PARAMS)
+    assert "watts_strogatz" in seen["methods"]

@@ -285,3 +285,22 @@ def test_compress_net_over_a_users_traced_module(digits, tensor_elements):
     assert report["removed_neurons"] >= 2 and report["measured_speedup"] > 0
     with pytest.raises(NotFittedError):
         compress_net(NeuralNetClassifier(_UserConvNet))
+
+
+def test_report_counts_what_structured_layers_store():
+    from sksparse.nn import BlockLinear
+
+    weight = torch.zeros(8, 8)
+    weight[:4, :4] = torch.randn(4, 4)
+    weight[0, 0] = 0.0  # a zero inside a stored block
+    net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    with torch.no_grad():
+        net[0].weight.copy_(weight)
+        net[2].weight[:, 4:] = 0  # units 4-7 read nothing that matters
+    report = compression_report(net, layout="bsr")
+    layer = compress(net, layout="bsr").layers[0]
+    assert isinstance(layer, BlockLinear)
+    assert layer.nnz == 15 and layer.n_stored == layer.values.numel() >= 16
+    assert report["size_compressed"] == sum(
+        ly.n_stored + ly.bias.numel() for ly in compress(net, layout="bsr").layers
+    )
