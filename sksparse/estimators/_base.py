@@ -78,6 +78,7 @@ COMMON_CONSTRAINTS = {
 #: Parameters that change how a net trains, not what it is: everything else
 #: is structural, and a warm start refuses to continue when it changed.
 TRAINING_PARAMS = frozenset(COMMON_CONSTRAINTS) | {
+    "backend",
     "early_stopping",
     "validation_fraction",
     "n_iter_no_change",
@@ -346,10 +347,7 @@ class BaseSparseNet(BaseEstimator):
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if warm:
-                self.net_.partial_fit(X, y)
-            else:
-                self.net_.fit(X, y)
+            self._train_net(X, y, warm=warm)
         if not warm:
             self.net_.module_.register_load_state_dict_post_hook(_state_loaded)
         self._fitted_masks = _mask_digest(self.net_.module_)
@@ -373,6 +371,13 @@ class BaseSparseNet(BaseEstimator):
         if loaded or _mask_digest(module) != getattr(self, "_fitted_masks", None):
             for optimizer in net_optimizers(self.net_):
                 optimizer.state.clear()
+
+    def _train_net(self, X, y, *, warm):
+        """Run skorch's training loop (a hook: the MLPs' CSR backend wraps it)."""
+        if warm:
+            self.net_.partial_fit(X, y)
+        else:
+            self.net_.fit(X, y)
 
     def _check_finite(self):
         """Raise as scikit-learn's MLP does when training diverged."""
