@@ -321,3 +321,22 @@ def test_layered_mapping_needs_a_prior_and_no_sparsity(reber):
         ).fit(strings, y)
     with pytest.raises(ValueError, match="mapping"):
         GraphPriorRNNClassifier(mapping="neuron", **FAST).fit(strings, y)
+
+
+@pytest.mark.parametrize(
+    "padding_value, X, match",
+    [
+        (float("nan"), np.ones((8, 4)), "padding_value"),
+        (object(), np.ones((8, 4), dtype=np.int64), "padding_value"),
+        ("<pad>", np.ones((8, 4), dtype=np.int64), "can never equal a token"),
+        (0, np.full((8, 4), "a"), "can never equal a token"),
+    ],
+    ids=["nan", "object", "str-for-ints", "int-for-strings"],
+)
+def test_a_padding_value_that_can_match_nothing_is_refused(padding_value, X, match):
+    """Such a value padded nothing, without a word (benchmarks/robustness.py)."""
+    clf = GraphPriorRNNClassifier(
+        hidden_size=4, max_epochs=1, padding_value=padding_value, random_state=0
+    )
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf.fit(X, np.arange(8) % 2)

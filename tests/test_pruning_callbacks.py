@@ -256,3 +256,20 @@ def test_early_stopping_cannot_cut_the_schedule_short(data):
     assert net.history[:, "epoch"][-1] >= 5  # counted from epoch 4 on
     assert net.history[-1, "sparsity"] == pytest.approx(0.8, abs=0.01)
     assert prunable_sparsity(net.module_) == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["Pruning", "SET", "RigL"])
+def test_a_module_attribute_the_net_lacks_is_named(data, name):
+    """module='typo' ended in an AttributeError from deep inside skorch."""
+    import sksparse.pruning as pruning
+
+    callback = (
+        pruning.Pruning(MagnitudePruner(0.5), module="modul_")
+        if name == "Pruning"
+        else getattr(pruning, name)(module="modul_")
+    )
+    est = SparseMLPClassifier(
+        hidden_layer_sizes=(8,), sparsity=0.5, max_epochs=1, callbacks=[callback]
+    )
+    with pytest.raises(ValueError, match="module='modul_' names no torch module"):
+        est.fit(*data)

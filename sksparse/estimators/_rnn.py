@@ -199,7 +199,9 @@ default="adam"
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "mapping": [StrOptions(set(RECURRENT_MAPPINGS))],
         "input_type": [StrOptions(set(INPUT_TYPES))],
-        "padding_value": "no_validation",
+        # A finite number or a string token: nan matches no entry, and an
+        # object never equals a token, so either would pad nothing silently.
+        "padding_value": [Interval(Real, None, None, closed="neither"), str, None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -329,6 +331,12 @@ default="adam"
         if self.padding_value is None:
             padding = np.zeros(X.shape, dtype=bool)
         else:
+            if isinstance(self.padding_value, str) != (X.dtype.kind in "US"):
+                raise ValueError(
+                    f"padding_value={self.padding_value!r} can never equal a "
+                    f"token of X (dtype {X.dtype}); pass a padding value of the "
+                    "tokens' kind, or None for no padding."
+                )
             padding = X == self.padding_value
         lengths = X.shape[1] - np.argmax(~padding[:, ::-1], axis=1)
         lengths[padding.all(axis=1)] = 0

@@ -10,6 +10,7 @@ from skorch.callbacks import Callback, EarlyStopping
 from sksparse.pruning._base import (
     apply_masks,
     find_prunable_weights,
+    net_module,
     prunable_sparsity,
     reapply_masks,
 )
@@ -109,7 +110,7 @@ class Pruning(Callback):
         return self
 
     def _module(self, net):
-        return getattr(net, self.module)
+        return net_module(net, self.module)
 
     def on_train_begin(self, net, **kwargs):
         events = self.schedule_.epochs(self.pruner.amount)
