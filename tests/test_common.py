@@ -92,8 +92,31 @@ INIT_PARAMS["SparseFeatureSelector"] = dict(
 )
 
 
+# Second settings of an estimator, where a parameter switches to other code.
+# mapping="layered": a small graph cut into two recurrent layers with a skip.
+EXTRA_INIT_PARAMS = [
+    (
+        "GraphPriorRNNClassifier",
+        dict(
+            cell="gru",
+            hidden_size=10,
+            prior="watts_strogatz",
+            prior_params={"k": 4, "p": 1.0},
+            num_layers=2,
+            mapping="layered",
+            max_epochs=10,
+            lr=0.05,
+            batch_size=64,
+            random_state=0,
+        ),
+    ),
+]
+
+
 def _estimators():
     for name, params in INIT_PARAMS.items():
+        yield getattr(sksparse, name)(**params)
+    for name, params in EXTRA_INIT_PARAMS:
         yield getattr(sksparse, name)(**params)
 
 

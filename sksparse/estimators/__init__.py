@@ -1,5 +1,6 @@
 """scikit-learn estimators for sparse networks (re-exported at top level)."""
 
+from sksparse.estimators._base import compress_net
 from sksparse.estimators._cnn import SparseCNNClassifier
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
@@ -25,6 +26,7 @@ __all__ = [
     "SparseMLPClassifier",
     "SparseMLPRegressor",
     "StructuralRegressor",
+    "compress_net",
     "compression_report",
     "kendall_tau_score",
     "kendall_tau_scorer",

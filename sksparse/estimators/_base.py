@@ -30,6 +30,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -77,6 +78,7 @@ COMMON_CONSTRAINTS = {
 #: Parameters that change how a net trains, not what it is: everything else
 #: is structural, and a warm start refuses to continue when it changed.
 TRAINING_PARAMS = frozenset(COMMON_CONSTRAINTS) | {
+    "backend",
     "early_stopping",
     "validation_fraction",
     "n_iter_no_change",
@@ -345,10 +347,7 @@ class BaseSparseNet(BaseEstimator):
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            if warm:
-                self.net_.partial_fit(X, y)
-            else:
-                self.net_.fit(X, y)
+            self._train_net(X, y, warm=warm)
         if not warm:
             self.net_.module_.register_load_state_dict_post_hook(_state_loaded)
         self._fitted_masks = _mask_digest(self.net_.module_)
@@ -372,6 +371,13 @@ class BaseSparseNet(BaseEstimator):
         if loaded or _mask_digest(module) != getattr(self, "_fitted_masks", None):
             for optimizer in net_optimizers(self.net_):
                 optimizer.state.clear()
+
+    def _train_net(self, X, y, *, warm):
+        """Run skorch's training loop (a hook: the MLPs' CSR backend wraps it)."""
+        if warm:
+            self.net_.partial_fit(X, y)
+        else:
+            self.net_.fit(X, y)
 
     def _check_finite(self):
         """Raise as scikit-learn's MLP does when training diverged."""
@@ -433,8 +439,10 @@ class BaseSparseNet(BaseEstimator):
         """A copy of the fitted estimator that predicts with the compact network.
 
         The copy's ``module_`` is :func:`sksparse.nn.compress`'s
-        ``CompressedNetwork`` (dead neurons removed, sparse layers in CSR), so
-        its ``predict`` gives the same answers, and ``joblib.dump`` writes a
+        ``CompressedNetwork`` (dead neurons removed, sparse layers in CSR), or
+        for a convolutional network a ``CompressedConvNetwork`` (masks folded
+        into dense kernels, dead channels removed), so its ``predict`` gives
+        the same answers, and ``joblib.dump`` writes a
         file that grows with the non-zeros: the copy holds no masked network
         and no optimizer. It is for prediction: keep this estimator to train
         further or to read its masks and graph.
@@ -442,7 +450,7 @@ class BaseSparseNet(BaseEstimator):
         Parameters
         ----------
         **compress_params
-            ``layout``, ``backend``, ``dense_threshold`` of
+            ``layout``, ``backend``, ``dense_threshold``, ``input_shape`` of
             :func:`sksparse.nn.compress`.
 
         Returns
@@ -450,24 +458,8 @@ class BaseSparseNet(BaseEstimator):
         estimator
             A fitted copy; this estimator is unchanged.
         """
-        from sksparse.nn import compress
-
         check_is_fitted(self, "net_")
-        compact = compress(self.module_, **compress_params).eval()
-        net = self.net_
-        # Copy everything but the masked module and its optimizer, so the
-        # copy never holds (nor pickles) the dense network.
-        skip = {"module_", "optimizer_", "criterion_"}
-        saved = {k: net.__dict__.pop(k) for k in skip if k in net.__dict__}
-        try:
-            new_net = copy.deepcopy(net)
-        finally:
-            net.__dict__.update(saved)
-        new_net.module_ = compact
-        new_net.module = type(compact)
-        new_net.optimizer_ = None
-        if "criterion_" in saved:
-            new_net.criterion_ = copy.deepcopy(saved["criterion_"])
+        new_net = compress_net(self.net_, **compress_params)
         estimator = copy.copy(self)
         estimator.__dict__ = {
             k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "net_"
@@ -507,6 +499,79 @@ class BaseSparseNet(BaseEstimator):
         module = getattr(net, "__dict__", {}).get("module_")
         if module is not None and isinstance(net.module, type):
             net.module = module
+
+
+def compress_net(net, **compress_params):
+    """A copy of a fitted skorch net that predicts with the compact network.
+
+    The copy's ``module_`` is :func:`sksparse.nn.compress`'s compact network
+    of the net's module (a :class:`~sksparse.nn.CompressedNetwork`, or a
+    :class:`~sksparse.nn.CompressedConvNetwork` for convolutional chains),
+    so ``predict`` and ``predict_proba`` give the same answers and
+    ``joblib.dump`` writes no masked network and no optimizer. The module
+    may be any that :func:`sksparse.nn.compress` reads: sksparse's
+    architectures, ``nn.Sequential``, or a user's module that ``torch.fx``
+    traces to a chain of Linear/Conv2d layers and activations. The copy is
+    for prediction; keep ``net`` to train further.
+
+    Parameters
+    ----------
+    net : skorch.NeuralNet
+        Fitted (initialised).
+    **compress_params
+        ``layout``, ``backend``, ``dense_threshold``, ``input_shape`` of
+        :func:`sksparse.nn.compress`.
+
+    Returns
+    -------
+    skorch.NeuralNet
+        A fitted copy; ``net`` is unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from skorch import NeuralNetClassifier
+    >>> from sksparse.estimators import compress_net
+    >>> X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = NeuralNetClassifier(
+    ...     nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+    ...     max_epochs=1, train_split=None, criterion=nn.CrossEntropyLoss,
+    ...     verbose=0,
+    ... ).fit(X, y)
+    >>> small = compress_net(net)
+    >>> np.allclose(small.predict_proba(X), net.predict_proba(X), atol=1e-6)
+    True
+    """
+    from sksparse.nn import compress
+
+    module = getattr(net, "__dict__", {}).get("module_")
+    if not isinstance(module, torch.nn.Module):
+        raise NotFittedError(
+            f"This {type(net).__name__} is not initialized yet; fit it before "
+            "compress_net."
+        )
+    compact = compress(module, **compress_params).eval()
+    # Copy everything but the masked module and its optimizers, so the copy
+    # never holds (nor pickles) the dense network.
+    optimizers = [f"{name}_" for name in getattr(net, "_optimizers", None) or []]
+    skip = {"module_", "optimizer_", "criterion_", "module", *optimizers}
+    saved = {k: net.__dict__.pop(k) for k in skip if k in net.__dict__}
+    try:
+        new_net = copy.deepcopy(net)
+    finally:
+        net.__dict__.update(saved)
+    new_net.module_ = compact
+    new_net.module = type(compact)
+    for name in skip - {"module_", "criterion_", "module"}:
+        if name in saved:
+            setattr(new_net, name, None)
+    if "criterion_" in saved:
+        new_net.criterion_ = copy.deepcopy(saved["criterion_"])
+    return new_net
 
 
 def _state_loaded(module, incompatible_keys):

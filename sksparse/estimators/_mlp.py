@@ -14,16 +14,20 @@ from torch import nn
 from sksparse.estimators._base import (
     BaseSparseNet,
     SparseClassifierMixin,
+    check_device,
     check_float32_range,
 )
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
-from sksparse.nn import DAGNetwork, SparseMLP
+from sksparse.nn import CSRMLP, DAGNetwork, SparseMLP
 from sksparse.nn._stages import input_support
-from sksparse.pruning import Gradual, MagnitudePruner, Pruning
+from sksparse.pruning import Gradual, MagnitudePruner, OneShot, Pruning
+from sksparse.pruning._dynamic import BaseDynamicSparsity
 
 __all__ = ["SparseMLPClassifier", "SparseMLPRegressor"]
 
 MAPPINGS = ("neuron", "relational")
+#: How the MLPs train: masked dense layers, or CSR over the kept connections.
+BACKENDS = ("masked", "csr")
 
 #: Constraints of the structure parameters the MLP, CNN and RNN share.
 PRIOR_CONSTRAINTS = {
@@ -76,6 +80,7 @@ class BaseSparseMLP(BaseSparseNet):
         callbacks=None,
         warm_start=False,
         sparsity_schedule=None,
+        backend="masked",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.sparsity = sparsity
@@ -95,6 +100,7 @@ class BaseSparseMLP(BaseSparseNet):
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.sparsity_schedule = sparsity_schedule
+        self.backend = backend
 
     _parameter_constraints = {
         **BaseSparseNet._parameter_constraints,
@@ -109,6 +115,7 @@ class BaseSparseMLP(BaseSparseNet):
             StrOptions({"gradual", "iterative", "one-shot"}),
             HasMethods("targets"),
         ],
+        "backend": [StrOptions(set(BACKENDS))],
     }
 
     # -- checks -------------------------------------------------------------
@@ -139,6 +146,57 @@ class BaseSparseMLP(BaseSparseNet):
                     "sparsity must be 0 when prior is a graph with mapping='neuron': "
                     "the graph's edges are the network's connections."
                 )
+        if self.backend == "csr":
+            self._check_csr_backend()
+
+    def _check_csr_backend(self):
+        """Refuse what the CSR backend cannot train, before any work starts."""
+        if self.sparsity_schedule is not None:
+            raise ValueError(
+                "backend='csr' trains a fixed structure; sparsity_schedule prunes "
+                "the masked network during training and needs backend='masked'."
+            )
+        for callback in self.callbacks or []:
+            callback = callback[1] if isinstance(callback, tuple) else callback
+            if isinstance(callback, Pruning | BaseDynamicSparsity):
+                raise ValueError(
+                    f"backend='csr' trains a fixed structure; the "
+                    f"{type(callback).__name__} callback changes masks during "
+                    "training and needs backend='masked'."
+                )
+        if isinstance(self.prior, nx.Graph) and self.mapping == "neuron":
+            raise ValueError(
+                "backend='csr' trains layered networks; a graph prior with "
+                "mapping='neuron' builds a DAGNetwork: use backend='masked'."
+            )
+        if check_device(self.device) != "cpu":
+            raise ValueError(
+                f"backend='csr' runs on the CPU, got device={self.device!r}; "
+                "use backend='masked' on other devices."
+            )
+
+    def _train_net(self, X, y, *, warm):
+        if self.backend != "csr":
+            return super()._train_net(X, y, warm=warm)
+        # skorch trains a CSRMLP twin of the masked network for this fit: the
+        # optimizer sees only the kept weights and the backward pass computes
+        # their gradients alone. The weights are written back into the masked
+        # network afterwards (also when training fails), which everything
+        # else reads; the optimizer starts afresh on each fit.
+        net = self.net_
+        if not warm:
+            net.initialize()
+        masked = net.module_
+        net.module_ = CSRMLP.from_masked(masked)
+        net.initialize_optimizer()
+        self._update_training_params()
+        try:
+            net.partial_fit(X, y)
+        finally:
+            net.module_.write_to(masked)
+            net.module_ = masked
+            net.initialize_optimizer()
+            self._update_training_params()
 
     def _check_X(self, X, *, reset):
         return check_X_array(self, X, reset=reset)
@@ -150,7 +208,13 @@ class BaseSparseMLP(BaseSparseNet):
             # the final sparsity halfway and fine-tuning for the rest.
             schedule = self.sparsity_schedule
             if schedule == "gradual":
-                schedule = Gradual(n_steps=max(1, self.max_epochs // 2))
+                # Gradual(n) prunes at epochs 0..n: one epoch leaves room for
+                # the final event only, at epoch max_epochs // 2 == 0.
+                schedule = (
+                    Gradual(n_steps=self.max_epochs // 2)
+                    if self.max_epochs >= 2
+                    else OneShot()
+                )
             pruning = Pruning(MagnitudePruner(self.sparsity), schedule=schedule)
             callbacks.append(("sparsity_schedule", pruning))
         return callbacks
@@ -286,11 +350,26 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         (class-blinded) during training, to ``sparsity`` at the end of the
         schedule (``prior`` must then be None). ``"gradual"`` is Zhu & Gupta's
         cubic schedule reaching ``sparsity`` at epoch ``max_epochs // 2``
-        (:class:`~sksparse.pruning.Gradual`); a schedule object
-        (``Gradual(n_steps=5, start=2)``, ``Iterative``, ``OneShot``) is used
-        as it is. Sparse training that keeps the sparsity constant is
-        :class:`~sksparse.pruning.SET` or :class:`~sksparse.pruning.RigL`
-        in ``callbacks``.
+        (:class:`~sksparse.pruning.Gradual`; one-shot with ``max_epochs=1``);
+        a schedule object (``Gradual(n_steps=5, start=2)``, ``Iterative``,
+        ``OneShot``) is used as it is, and one that ends after ``max_epochs``
+        warns at ``fit`` with the sparsity it will reach. Early stopping
+        counts only from the schedule's last event on. Sparse training that
+        keeps the sparsity constant is :class:`~sksparse.pruning.SET` or
+        :class:`~sksparse.pruning.RigL` in ``callbacks``.
+    backend : {"masked", "csr"}, default="masked"
+        How the network trains. ``"masked"``: dense layers whose removed
+        weights are held at zero (every feature works: pruning schedules,
+        SET, RigL, any device). ``"csr"``: for each fit the network is
+        trained as a :class:`~sksparse.nn.CSRMLP` over its kept connections
+        only (CSR forward and backward, gradients and optimizer state for the
+        non-zeros), then written back, so prediction, ``compress`` and the
+        masks are those of the masked network. A step then costs about the
+        density times a dense one. It needs a fixed structure on the CPU: a
+        ``sparsity_schedule``, pruning or SET/RigL callbacks, a graph prior
+        with ``mapping="neuron"`` or a GPU raise a ``ValueError`` at
+        ``fit``; the optimizer starts afresh on each fit (also on a warm
+        start).
 
     Attributes
     ----------

@@ -445,6 +445,60 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         return self.estimator_.classes_
 
+    def compress(self, **compress_params):
+        """A copy that predicts with the compact network of the pruned estimator.
+
+        Delegates to the fitted estimator's ``compress()`` (or, for a skorch
+        net, :func:`~sksparse.estimators.compress_net`): the copy's
+        ``estimator_`` predicts what this one predicts, from the compact
+        network, and holds neither the masked network nor its optimizer.
+        The copy keeps ``pruner_``, ``sparsity_`` and ``history_``; its
+        ``masks_`` is empty and ``rewind_weights_`` None (both are dense
+        copies of the network: read them on this estimator). With
+        ``prefit=True`` its ``estimator`` parameter is an unfitted clone of
+        the fitted estimator passed in, which holds the dense network. A
+        skorch net given a module *instance* keeps that (untrained) instance
+        as its parameter, which ``clone`` needs; give it the module class to
+        keep the file free of it.
+
+        Parameters
+        ----------
+        **compress_params
+            ``layout``, ``backend``, ``dense_threshold``, ``input_shape`` of
+            :func:`sksparse.nn.compress`.
+
+        Returns
+        -------
+        PrunedEstimator
+            A fitted copy; this estimator is unchanged.
+        """
+        from sksparse.estimators._base import compress_net
+
+        check_is_fitted(self, "estimator_")
+        if isinstance(self.estimator_, NeuralNet):
+            inner = compress_net(self.estimator_, **compress_params)
+        elif hasattr(self.estimator_, "compress"):
+            inner = self.estimator_.compress(**compress_params)
+        else:
+            raise TypeError(
+                f"{type(self.estimator_).__name__} has no compress method; "
+                "PrunedEstimator.compress needs a sksparse estimator or a skorch "
+                "NeuralNet."
+            )
+        skip = {"estimator_", "masks_", "rewind_weights_"}
+        if self.prefit:
+            skip.add("estimator")
+        compressed = copy.copy(self)
+        compressed.__dict__ = {
+            k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in skip
+        }
+        if self.prefit:
+            compressed.estimator = clone(self.estimator)
+        compressed.estimator_ = inner
+        compressed.masks_ = {}
+        compressed.rewind_weights_ = None
+        return compressed
+
     # -- delegated methods --------------------------------------------------
     def predict(self, X):
         """Predict with the pruned, re-trained estimator."""

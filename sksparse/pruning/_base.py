@@ -258,6 +258,18 @@ def clear_param_state(optimizer, param, mask):
             zero_removed_(value, mask.to(value.device))
 
 
+def net_module(net, attr):
+    """The torch module a callback's ``module`` parameter names on ``net``."""
+    module = getattr(net, attr, None)
+    if not isinstance(module, nn.Module):
+        raise ValueError(
+            f"module={attr!r} names no torch module of the {type(net).__name__} "
+            f"(found {type(module).__name__}); pass the name of the net's "
+            "attribute that holds it, such as 'module_'."
+        )
+    return module
+
+
 def _owner(module, name):
     module_name, _, attr = name.rpartition(".")
     return (module.get_submodule(module_name) if module_name else module), attr

@@ -24,7 +24,7 @@ from torch import nn
 
 from sksparse.nn import clear_optimizer_state
 from sksparse.nn._masked import zero_removed_
-from sksparse.pruning._base import clear_param_state
+from sksparse.pruning._base import clear_param_state, net_module
 from sksparse.utils import net_optimizers
 
 __all__ = ["RigL", "SET", "erdos_renyi_densities"]
@@ -237,7 +237,7 @@ class BaseDynamicSparsity(Callback):
         if not hasattr(self, "_hooks"):
             self.initialize()
         self._validate()  # set_params may have changed them since
-        module = getattr(net, self.module)
+        module = net_module(net, self.module)
         if self._rebind(module):
             # partial_fit (or warm start) on the module this callback left,
             # or a copy or unpickled version of it: keep the rewired
