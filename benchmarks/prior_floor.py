@@ -93,7 +93,7 @@ def _summary(rows):
     groups = {}
     for r in rows:
         groups.setdefault(
-            (r["method"], r["target_sparsity"], r["min_in_degree"]), []
+            (r["method"], r["target_sparsity"], r["variant"]), []
         ).append(r)
     out = []
     for (method, sparsity, variant), rs in groups.items():

@@ -2,9 +2,11 @@
 
 Reproduces Stier et al. (2021)'s pruning experiment (after See et al. 2016) on
 Fashion-MNIST, offline: a LeNet-300-100 (784-300-100-10) is trained dense,
-then pruned class-blinded, class-uniform, class-distributed and at random, to
-50, 80, 90, 95 and 98 % compression, one-shot and iteratively, each with and
-without re-training, over several seeds. Every pruned model is a
+then pruned class-blinded, class-uniform, class-distributed, by sensitivity
+(each layer as far as its sensitivity curve allows, the curve measured on
+held-out training images) and at random, to 50, 80, 90, 95 and 98 %
+compression, one-shot and iteratively, each with and without re-training, over
+several seeds. Every pruned model is a
 :class:`sksparse.PrunedEstimator` built on the seed's cached dense network
 (``prefit=True``), so the grid costs re-training only.
 
@@ -50,7 +52,17 @@ from sksparse.pruning._base import reapply_masks
 
 RESULTS = Path(__file__).resolve().parent / "results"
 COMPRESSIONS = (0.5, 0.8, 0.9, 0.95, 0.98)
-METHODS = ("class-blinded", "class-uniform", "class-distributed", "random")
+METHODS = (
+    "class-blinded",
+    "class-uniform",
+    "class-distributed",
+    "sensitivity",
+    "random",
+)
+#: Amounts of the per-layer sensitivity curve the "sensitivity" scope reads.
+SENSITIVITY_AMOUNTS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+#: Held-out training images the sensitivity curve is scored on (never test).
+N_VALIDATION = 5_000
 HIDDEN = (300, 100)  # LeNet-300-100 (LeCun et al. 1998), the paper does not say
 
 
@@ -76,7 +88,12 @@ def parse_args(argv=None):
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--timing-repeats", type=int, default=5)
+    parser.add_argument(
+        "--timing-repeats",
+        type=int,
+        default=5,
+        help="repeats of the prune + re-train timing (0: skip it)",
+    )
     parser.add_argument(
         "--timing-only",
         action="store_true",
@@ -103,8 +120,9 @@ def load_data(args):
             f"{args.dataset} files not found ({exc}). Install Debian's "
             "dataset-fashion-mnist (`make data`) or pass --root."
         )
-    order = np.random.default_rng(0).permutation(len(X))[: args.n_train]
-    return X[order], y[order], X_test, y_test
+    order = np.random.default_rng(0).permutation(len(X))
+    train, val = order[: args.n_train], order[args.n_train :][:N_VALIDATION]
+    return X[train], y[train], X_test, y_test, X[val], y[val]
 
 
 def dense_network(args, seed, X, y):
@@ -161,13 +179,40 @@ def run_dense_control(args, dense, X, y, X_test, y_test, seed):
     return rows
 
 
-def make_pruner(method, amount, seed):
+def measure_sensitivity(dense, X, y, X_val, y_val):
+    """Per-layer sensitivity of the dense net, scored on held-out images."""
+    from sklearn.metrics import check_scoring
+
+    from sksparse.estimators._path import iter_sensitivity, sensitivity_layers
+
+    layers = sensitivity_layers(dense)
+    scores = np.empty((len(layers), len(SENSITIVITY_AMOUNTS)))
+    points = iter_sensitivity(
+        dense,
+        MagnitudePruner(),
+        layers,
+        SENSITIVITY_AMOUNTS,
+        X,
+        y,
+        0,
+        check_scoring(dense),
+        X_val,
+        y_val,
+    )
+    for i, j, score in points:
+        scores[i, j] = score
+    return layers, scores, list(SENSITIVITY_AMOUNTS)
+
+
+def make_pruner(method, amount, seed, sensitivity=None):
     if method == "random":
         return RandomPruner(amount, random_state=seed)
+    if method == "sensitivity":
+        return MagnitudePruner(amount, scope=method, sensitivity=sensitivity)
     return MagnitudePruner(amount, scope=method)
 
 
-def run_grid(args, dense, X, y, X_test, y_test, seed):
+def run_grid(args, dense, X, y, X_test, y_test, seed, sensitivity=None):
     rows = []
     schedules = {"one-shot": OneShot(), "iterative": Iterative(args.iterative_steps)}
     for method in args.methods:
@@ -177,7 +222,7 @@ def run_grid(args, dense, X, y, X_test, y_test, seed):
                     start = time.perf_counter()
                     est = PrunedEstimator(
                         dense,
-                        make_pruner(method, amount, seed),
+                        make_pruner(method, amount, seed, sensitivity),
                         retrain_epochs=retrain,
                         schedule=schedule,
                         prefit=True,
@@ -196,6 +241,9 @@ def run_grid(args, dense, X, y, X_test, y_test, seed):
                             seconds=time.perf_counter() - start,
                         )
                     )
+                    allocated = getattr(est.pruner_, "sensitivity_amounts_", None)
+                    if allocated:
+                        rows[-1]["layer_amounts"] = allocated
                     print(
                         f"seed {seed} {method:17s} {amount:.2f} {schedule_name:9s} "
                         f"retrain={retrain}: acc {rows[-1]['accuracy']:.4f} "
@@ -360,7 +408,8 @@ def check_targets(summary, dense_acc, timing, control):
                 met=delta >= 0,
             )
         )
-    targets.append(timing_target(timing))
+    if timing is not None:
+        targets.append(timing_target(timing))
     return targets
 
 
@@ -414,6 +463,31 @@ def markdown_table(summary, dense_acc, args, control):
     return "\n".join(lines)
 
 
+def allocation_lines(rows):
+    """How the sensitivity scope split each target over the layers (mean of seeds)."""
+    found = {}
+    for row in rows:
+        if row.get("layer_amounts") and row["schedule"] == "one-shot":
+            found.setdefault(row["compression"], []).append(row["layer_amounts"])
+    if not found:
+        return ""
+    layers = list(next(iter(found.values()))[0])
+    lines = [
+        "Sensitivity scope, fraction of each layer pruned (one-shot, mean of seeds):",
+        "",
+        "| compression | " + " | ".join(layers) + " |",
+        "|---|" + "---|" * len(layers),
+    ]
+    for compression, allocations in sorted(found.items()):
+        means = [np.mean([a[layer] for a in allocations]) for layer in layers]
+        lines.append(
+            f"| {100 * compression:g} % | "
+            + " | ".join(f"{100 * m:.1f} %" for m in means)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
 def plot(summary, dense_acc, args, path):
     import matplotlib
 
@@ -421,7 +495,7 @@ def plot(summary, dense_acc, args, path):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    colors = dict(zip(METHODS, ["C0", "C1", "C2", "C7"]))
+    colors = dict(zip(METHODS, ["C0", "C1", "C2", "C3", "C7"]))
     x = list(range(len(args.compressions)))  # evenly spaced: 50 ... 98 %
     for ax, retrained in zip(axes, (False, True)):
         dense_mean = 100 * np.mean(dense_acc)
@@ -485,7 +559,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
     started = time.perf_counter()
-    X, y, X_test, y_test = load_data(args)
+    X, y, X_test, y_test, X_val, y_val = load_data(args)
     print(
         f"{args.dataset}: {X.shape[0]} training, {X_test.shape[0]} test images",
         flush=True,
@@ -515,13 +589,13 @@ def main(argv=None):
         return
 
     rows, dense_acc, dense_epoch_seconds, timing = [], [], [], None
-    control = []
+    control, sensitivities = [], {}
     for seed in args.seeds:
         dense, durations = dense_network(args, seed, X, y)
         dense_acc.append(float(dense.score(X_test, y_test)))
         dense_epoch_seconds += list(durations)
         print(f"seed {seed} dense accuracy {dense_acc[-1]:.4f}", flush=True)
-        if timing is None:
+        if timing is None and args.timing_repeats > 0:
             timing = run_timing(args, dense, X, y)
             print(
                 json.dumps(
@@ -540,11 +614,23 @@ def main(argv=None):
                 flush=True,
             )
         control += run_dense_control(args, dense, X, y, X_test, y_test, seed)
-        rows += run_grid(args, dense, X, y, X_test, y_test, seed)
+        sensitivity = None
+        if "sensitivity" in args.methods:
+            sensitivity = measure_sensitivity(dense, X, y, X_val, y_val)
+            sensitivities[seed] = dict(
+                layers=sensitivity[0],
+                amounts=sensitivity[2],
+                scores=sensitivity[1].tolist(),
+            )
+            print(f"seed {seed} sensitivity {sensitivities[seed]}", flush=True)
+        rows += run_grid(args, dense, X, y, X_test, y_test, seed, sensitivity)
 
     summary = summarise(rows, dense_acc)
     targets = check_targets(summary, dense_acc, timing, control)
     table = markdown_table(summary, dense_acc, args, control)
+    allocation = allocation_lines(rows)
+    if allocation:
+        table += "\n\n" + allocation
     args.out.mkdir(parents=True, exist_ok=True)
     result = dict(
         command="python benchmarks/pruning.py "
@@ -558,6 +644,7 @@ def main(argv=None):
         dense_control_extra_epochs=control,
         dense_epoch_seconds=dense_epoch_seconds,
         timing_prune_and_retrain_round=timing,
+        sensitivity_curves=sensitivities,
         targets=targets,
         summary=summary,
         runs=rows,

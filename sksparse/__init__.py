@@ -16,6 +16,7 @@ _LAZY = {
     "GraphPriorRNNClassifier": "sksparse.estimators",
     "PrunedEstimator": "sksparse.estimators",
     "SparseCNNClassifier": "sksparse.estimators",
+    "SparseFeatureSelector": "sksparse.estimators",
     "SparseMLPClassifier": "sksparse.estimators",
     "SparseMLPRegressor": "sksparse.estimators",
     "StructuralRegressor": "sksparse.estimators",

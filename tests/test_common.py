@@ -90,6 +90,33 @@ INIT_PARAMS["SparseCNNClassifier"] = dict(
 )
 
 
+# The selector over the classifier above: sklearn's transformer checks.
+INIT_PARAMS["SparseFeatureSelector"] = dict(
+    estimator=SparseMLPClassifier(**INIT_PARAMS["SparseMLPClassifier"]),
+)
+
+
+# Second settings of an estimator, where a parameter switches to other code.
+# mapping="layered": a small graph cut into two recurrent layers with a skip.
+EXTRA_INIT_PARAMS = [
+    (
+        "GraphPriorRNNClassifier",
+        dict(
+            cell="gru",
+            hidden_size=10,
+            prior="watts_strogatz",
+            prior_params={"k": 4, "p": 1.0},
+            num_layers=2,
+            mapping="layered",
+            max_epochs=10,
+            lr=0.05,
+            batch_size=64,
+            random_state=0,
+        ),
+    ),
+]
+
+
 # The network estimators again at their defaults, a seed only: the training
 # budget they ship with must pass the checks that demand a good fit.
 DEFAULT_CHECKED = (
@@ -103,6 +130,8 @@ DEFAULT_CHECKED = (
 def _estimators():
     """Every estimator to check, and whether it is at its defaults."""
     for name, params in INIT_PARAMS.items():
+        yield getattr(sksparse, name)(**params), False
+    for name, params in EXTRA_INIT_PARAMS:
         yield getattr(sksparse, name)(**params), False
     for name in DEFAULT_CHECKED:
         yield getattr(sksparse, name)(random_state=0), True

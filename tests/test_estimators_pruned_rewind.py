@@ -10,11 +10,12 @@ import pytest
 import torch
 from sklearn.base import clone
 from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochTimer
 from torch import nn
 
 from sksparse import PrunedEstimator, SparseMLPClassifier
 from sksparse.datasets import load_digits
-from sksparse.pruning import Iterative, MagnitudePruner
+from sksparse.pruning import Iterative, MagnitudePruner, RandomPruner
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +166,121 @@ def test_rewind_past_training_or_with_prefit_raises(digits):
     fitted = small_clf().fit(X, y)
     with pytest.raises(ValueError, match="rewind='init'.*prefit"):
         PrunedEstimator(fitted, prefit=True, rewind="init").fit(X, y)
+
+
+# -- the papers' controls -----------------------------------------------------
+def test_reinit_draws_fresh_weights_through_the_mask(digits):
+    X, y = digits
+    est = PrunedEstimator(
+        small_clf(), MagnitudePruner(0.7), retrain_epochs=0, rewind="reinit"
+    ).fit(X, y)
+    init = _params(small_clf(max_epochs=0).fit(X, y).module_)
+    trained = _params(small_clf().fit(X, y).module_)
+    fresh = est.rewind_weights_
+    for name, value in fresh.items():
+        assert not torch.equal(value, init[name]), name
+        assert not torch.equal(value, trained[name]), name
+        # Drawn from the initialisation's distribution (the dense network's
+        # fan-in), not rescaled to the pruned masks' smaller fan-in.
+        if value.ndim == 2:  # a 10-entry bias's spread is too noisy to test
+            ratio = float(value.std() / init[name].std())
+            assert 0.8 < ratio < 1.25, (name, ratio)
+    _assert_rewound(_params(est.module_), fresh, est.masks_)
+    # Reproducible for a seed, different for another.
+    again = PrunedEstimator(
+        small_clf(), MagnitudePruner(0.7), retrain_epochs=0, rewind="reinit"
+    ).fit(X, y)
+    other = PrunedEstimator(
+        small_clf(random_state=1),
+        MagnitudePruner(0.7),
+        retrain_epochs=0,
+        rewind="reinit",
+    ).fit(X, y)
+    for name, value in fresh.items():
+        assert torch.equal(again.rewind_weights_[name], value)
+        assert not torch.equal(other.rewind_weights_[name], value)
+
+
+def test_reinit_draws_anew_at_every_event_and_leaves_the_global_rng(digits):
+    X, y = digits
+    seen = []
+    est = PrunedEstimator(
+        small_clf(),
+        MagnitudePruner(0.8),
+        retrain_epochs=1,
+        schedule=Iterative(n_steps=2),
+        rewind="reinit",
+    )
+    original = PrunedEstimator._retrain
+
+    def spy(self, estimator, net, X, y):
+        seen.append(_params(net.module_))
+        return original(self, estimator, net, X, y)
+
+    PrunedEstimator._retrain = spy
+    try:
+        torch.manual_seed(123)
+        before = torch.rand(3)
+        torch.manual_seed(123)
+        est.fit(X, y)
+        after = torch.rand(3)
+    finally:
+        PrunedEstimator._retrain = original
+    assert torch.equal(before, after)
+    assert len(seen) == 2
+    # The second event's kept weights are a different draw from the first's,
+    # and they are exactly the stored last draw.
+    name = next(iter(est.masks_))
+    keep = torch.as_tensor(est.masks_[name])
+    assert not torch.equal(seen[0][name][keep], seen[1][name][keep])
+    _assert_rewound(seen[1], est.rewind_weights_, est.masks_)
+
+
+def test_reinit_works_with_a_prefit_estimator(digits):
+    X, y = digits
+    fitted = small_clf().fit(X, y)
+    before = _params(fitted.module_)
+    est = PrunedEstimator(
+        fitted, MagnitudePruner(0.6), retrain_epochs=0, prefit=True, rewind="reinit"
+    ).fit(X, y)
+    _assert_rewound(_params(est.module_), est.rewind_weights_, est.masks_)
+    for name, value in before.items():
+        assert not torch.equal(est.rewind_weights_[name], value)
+        assert torch.equal(_params(fitted.module_)[name], value)  # not touched
+
+
+def test_random_mask_control_has_the_magnitude_masks_layer_densities(digits):
+    X, y = digits
+    kwargs = dict(retrain_epochs=1, schedule=Iterative(n_steps=3), rewind="init")
+    magnitude = PrunedEstimator(
+        small_clf(), MagnitudePruner(0.9, scope="class-uniform"), **kwargs
+    ).fit(X, y)
+    random = PrunedEstimator(
+        small_clf(),
+        RandomPruner(0.9, scope="class-uniform", random_state=0),
+        **kwargs,
+    ).fit(X, y)
+    assert set(magnitude.masks_) == set(random.masks_)
+    for name, mask in magnitude.masks_.items():
+        other = random.masks_[name]
+        assert mask.sum() == other.sum(), name
+        assert mask.sum() == round(0.1 * mask.size), name
+        # Same counts, other positions.
+        assert (mask != other).any(), name
+
+
+def test_bare_user_callbacks_survive_the_rewind_snapshot(digits):
+    X, y = digits
+    timer = EpochTimer()
+    est = PrunedEstimator(
+        small_clf(callbacks=[timer]),
+        MagnitudePruner(0.5),
+        retrain_epochs=1,
+        rewind=1,
+    ).fit(X, y)
+    assert est.history_[-1, "dur"] > 0  # the bare timer kept recording
+    # The estimator's parameter is its (cloned) list of one bare callback.
+    assert [type(cb) for cb in est.estimator_.callbacks] == [EpochTimer]
+    names = [name for name, _ in est.net_.callbacks_]
+    assert "EpochTimer" in names and "_sksparse_rewind" not in names
+    assert all(not isinstance(cb, tuple) for cb in est.net_.callbacks)

@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sksparse import GraphFeatures, GraphPriorRNNClassifier
 from sksparse.datasets import encode_sequences, make_reber_classification
-from sksparse.estimators._rnn import recurrent_prior_masks
+from sksparse.graphs import network_to_graph, recurrent_prior_masks
 
 FAST = dict(hidden_size=8, max_epochs=2, batch_size=32, random_state=0)
 
@@ -247,3 +247,98 @@ def test_empty_sequence_and_single_class_are_refused():
         GraphPriorRNNClassifier(**FAST).fit([[1, 2], []], [0, 1])
     with pytest.raises(ValueError, match="at least 2 classes"):
         GraphPriorRNNClassifier(**FAST).fit([[1, 2], [1]], [0, 0])
+
+
+# -- mapping="layered": the paper's layered-DAG mapping ----------------------
+
+
+@pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "gru", "lstm"])
+def test_layered_mapping_reads_back_the_dag(cell, reber):
+    strings, y, _, _ = reber
+    graph = nx.watts_strogatz_graph(18, 4, 1.0, seed=3)
+    clf = GraphPriorRNNClassifier(
+        cell, prior=graph, num_layers=3, mapping="layered", **{**FAST, "max_epochs": 1}
+    ).fit(strings, y)
+    dag = nx.DiGraph([tuple(e) for e in clf.structure_["edges"]])
+    assert sorted(n for layer in clf.structure_["layers"] for n in layer) == sorted(
+        graph.nodes
+    )
+    read = network_to_graph(clf)
+    name = {n: d["name"] for n, d in read.nodes(data=True) if d["kind"] == "hidden"}
+    edges = {
+        (name[u], name[v])
+        for u, v, kind in read.edges(data="kind")
+        if kind == "feedforward" and u in name and v in name
+    }
+    assert edges == set(dag.edges)
+    assert len(clf.module_.layers) == 3
+    assert clf.predict(strings[:5]).shape == (5,)
+
+
+def test_layered_mapping_draws_a_named_prior_and_a_dag_keeps_its_layers(reber):
+    strings, y, _, _ = reber
+    clf = GraphPriorRNNClassifier(
+        "gru",
+        prior="barabasi_albert",
+        prior_params={"m": 2},
+        num_layers=2,
+        mapping="layered",
+        **{**FAST, "hidden_size": 10, "max_epochs": 1},
+    ).fit(strings, y)
+    assert sum(clf.structure_["widths"]) == 10
+    again = clone(clf).fit(strings, y)
+    assert again.structure_["edges"] == clf.structure_["edges"]
+    dag = nx.DiGraph([(0, 1), (1, 2), (0, 2), (2, 3)])
+    clf = GraphPriorRNNClassifier(
+        "lstm", prior=dag, mapping="layered", **{**FAST, "max_epochs": 1}
+    ).fit(strings, y)
+    assert clf.structure_["widths"] == [1, 1, 1, 1]
+    assert clf.structure_["sources"][2] == [0, 1]
+
+
+def test_layered_mapping_saves_and_loads_without_pickle(reber, tmp_path):
+    from sksparse.io import load, save
+
+    strings, y, _, _ = reber
+    clf = GraphPriorRNNClassifier(
+        "lstm", prior="watts_strogatz", num_layers=3, mapping="layered", **FAST
+    ).fit(strings, y)
+    save(clf, tmp_path / "m.sksparse")
+    loaded = load(tmp_path / "m.sksparse")
+    assert loaded.structure_["edges"] == clf.structure_["edges"]
+    assert np.array_equal(loaded.predict_proba(strings), clf.predict_proba(strings))
+
+
+def test_layered_mapping_needs_a_prior_and_no_sparsity(reber):
+    strings, y, _, _ = reber
+    with pytest.raises(ValueError, match="prior"):
+        GraphPriorRNNClassifier(mapping="layered", **FAST).fit(strings, y)
+    with pytest.raises(ValueError, match="sparsity"):
+        GraphPriorRNNClassifier(
+            prior="erdos_renyi", sparsity=0.5, mapping="layered", **FAST
+        ).fit(strings, y)
+    with pytest.raises(ValueError, match="acyclic"):
+        GraphPriorRNNClassifier(
+            prior=nx.DiGraph([(0, 1), (1, 0)]), mapping="layered", **FAST
+        ).fit(strings, y)
+    with pytest.raises(ValueError, match="mapping"):
+        GraphPriorRNNClassifier(mapping="neuron", **FAST).fit(strings, y)
+
+
+@pytest.mark.parametrize(
+    "padding_value, X, match",
+    [
+        (float("nan"), np.ones((8, 4)), "padding_value"),
+        (object(), np.ones((8, 4), dtype=np.int64), "padding_value"),
+        ("<pad>", np.ones((8, 4), dtype=np.int64), "can never equal a token"),
+        (0, np.full((8, 4), "a"), "can never equal a token"),
+    ],
+    ids=["nan", "object", "str-for-ints", "int-for-strings"],
+)
+def test_a_padding_value_that_can_match_nothing_is_refused(padding_value, X, match):
+    """Such a value padded nothing, without a word (benchmarks/robustness.py)."""
+    clf = GraphPriorRNNClassifier(
+        hidden_size=4, max_epochs=1, padding_value=padding_value, random_state=0
+    )
+    with pytest.raises((ValueError, TypeError), match=match):
+        clf.fit(X, np.arange(8) % 2)

@@ -98,7 +98,7 @@ def test_feature_arrays_pass_through_validated():
         ("all", ValueError, "'default'"),
         (["diameter", "girth"], ValueError, r"Unknown features \['girth'\]"),
         ([], ValueError, "at least one"),
-        (3, TypeError, "features must be"),
+        (3, TypeError, "'features' parameter of GraphFeatures"),
     ],
 )
 def test_invalid_features_are_named(features, error, match):
@@ -151,5 +151,5 @@ def test_rank_scores_are_scipys():
 
 def test_regressor_must_be_a_regressor(population):
     graphs, target = population
-    with pytest.raises(TypeError, match="regressor must be"):
+    with pytest.raises(TypeError, match="'regressor' parameter"):
         StructuralRegressor(regressor="forest").fit(graphs[:5], target[:5])

@@ -119,3 +119,13 @@ def test_n_flat_features_matches_the_built_network(shape):
     net = SparseCNN(shape, (4, 6, 5), (8,), 3)
     assert SparseCNN.n_flat_features(shape, (4, 6, 5)) == net.n_flat
     assert net.features(torch.zeros(1, *shape)).flatten(1).shape[1] == net.n_flat
+
+
+def test_a_nan_removed_kernel_weight_never_reaches_the_output(conv):
+    x = torch.randn(2, 3, 6, 6)
+    expected = conv(x).detach()
+    with torch.no_grad():
+        conv.weight[conv.mask == 0] = float("nan")
+    torch.testing.assert_close(conv(x), expected)
+    conv(x).sum().backward()
+    assert bool((conv.weight.grad[conv.mask == 0] == 0).all())

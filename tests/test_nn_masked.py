@@ -115,3 +115,95 @@ def test_full_mask_fast_path_notices_every_mask_change():
     fresh(X)  # caches "full" for the fresh buffer
     fresh.load_state_dict(state)
     assert torch.allclose(fresh(X), expected)
+
+
+def _poison_removed(layer, value):
+    """Write ``value`` at every removed position, as a careless edit would."""
+    with torch.no_grad():
+        layer.weight[layer.mask == 0] = value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_removed_weight_never_reaches_the_output(value):
+    torch.manual_seed(0)
+    layer = MaskedLinear(8, 5, mask=_random_mask((5, 8), 0.4))
+    X = torch.randn(6, 8)
+    expected = layer(X).detach()
+    _poison_removed(layer, value)
+    out = layer(X)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, expected)
+    # the select leaves exactly +0.0 in the stored weight (0 * nan is nan)
+    removed = layer.weight[layer.mask == 0]
+    assert torch.equal(removed, torch.zeros_like(removed))
+    assert not removed.signbit().any()
+
+
+def test_a_loaded_state_with_nan_at_removed_positions_predicts_finite():
+    torch.manual_seed(0)
+    layer = MaskedLinear(8, 5, mask=_random_mask((5, 8), 0.4))
+    X = torch.randn(6, 8)
+    expected = layer(X).detach()
+    state = {k: v.clone() for k, v in layer.state_dict().items()}
+    state["weight"][state["mask"] == 0] = float("nan")
+    fresh = MaskedLinear(8, 5)
+    fresh.load_state_dict(state)
+    with torch.inference_mode():
+        torch.testing.assert_close(fresh(X), expected)
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01),
+        lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01, fused=True),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=0.01),
+    ],
+    ids=["adam-wd", "adam-wd-fused", "sgd-momentum-wd"],
+)
+def test_removed_weights_have_zero_gradient_and_no_optimizer_state(make_optimizer):
+    # The forward pass is a plain F.linear over the stored weight, so a hook
+    # must zero the removed weights' gradient: otherwise Adam's moments and
+    # SGD's momentum would fill up at positions a regrowth may revive.
+    torch.manual_seed(0)
+    layer = MaskedLinear(20, 10, mask=_random_mask((10, 20), 0.3))
+    optimizer = make_optimizer(layer.parameters())
+    X, y = torch.randn(64, 20), torch.randn(64, 10)
+    removed = layer.mask == 0
+    for _ in range(5):
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(layer(X), y).backward()
+        assert bool((layer.weight.grad[removed] == 0).all())
+        assert bool(layer.weight.grad[~removed].abs().sum() > 0)
+        optimizer.step()
+        assert bool((layer.weight[removed] == 0).all())
+    for value in optimizer.state[layer.weight].values():
+        if value.shape == removed.shape:
+            assert bool((value[removed] == 0).all())
+
+
+@pytest.mark.parametrize(
+    "copier",
+    [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))],
+    ids=["deepcopy", "pickle"],
+)
+def test_copies_mask_their_gradients_too(copier):
+    # Tensor hooks are not copied with a Parameter: the copy registers its own.
+    layer = MaskedLinear(6, 4, mask=_random_mask((4, 6), 0.5))
+    layer(torch.randn(2, 6)).sum().backward()
+    twin = copier(layer)
+    assert "_bits" not in twin.__dict__  # caches are rebuilt, never copied
+    twin.zero_grad()
+    twin(torch.randn(3, 6)).sum().backward()
+    assert bool((twin.weight.grad[twin.mask == 0] == 0).all())
+
+
+def test_gradients_equal_the_weight_times_mask_formulation():
+    torch.manual_seed(0)
+    layer = MaskedLinear(9, 4, mask=_random_mask((4, 9), 0.5))
+    X = torch.randn(5, 9)
+    weight = layer.weight.detach().clone().requires_grad_(True)
+    reference = torch.nn.functional.linear(X, weight * layer.mask, layer.bias)
+    reference.square().sum().backward()
+    layer(X).square().sum().backward()
+    torch.testing.assert_close(layer.weight.grad, weight.grad)

@@ -326,3 +326,17 @@ def test_a_single_array_is_one_layers_mask_only():
 def test_bidirectional_is_refused():
     with pytest.raises(TypeError):
         MaskedLSTM(N_IN, HIDDEN, bidirectional=True)
+
+
+def test_a_nan_removed_recurrent_weight_never_reaches_the_output(cell):
+    layer = _layer(cell)
+    x = _inputs()
+    expected = layer(x)[0].detach()
+    with torch.no_grad():
+        for weight, mask in layer.masked_parameters():
+            weight[mask == 0] = float("nan")
+    out = layer(x)[0]
+    torch.testing.assert_close(out, expected)
+    out.sum().backward()
+    for weight, mask in layer.masked_parameters():
+        assert bool((weight.grad[mask == 0] == 0).all())

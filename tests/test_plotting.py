@@ -245,3 +245,28 @@ def test_search_progress_best_and_median_per_generation():
     np.testing.assert_array_equal(ax.get_xticks(), [0, 1])
     (dots,) = ax.collections
     assert len(dots.get_offsets()) == 5  # the predicted individual is not drawn
+
+
+def test_sensitivity_curve_draws_one_line_per_layer():
+    from sksparse.plotting import plot_sensitivity_curve
+
+    layers = ["layers.0.weight", "layers.2.weight"]
+    scores = np.array([[0.9, 0.85, 0.6], [0.9, 0.5, 0.1]])
+    ax = plot_sensitivity_curve((layers, scores), [0.0, 0.5, 0.9])
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == layers
+    np.testing.assert_allclose(lines[1].get_xdata(), [0, 50, 90])
+    np.testing.assert_allclose(lines[1].get_ydata(), scores[1])
+    # The rows the command line writes draw the same lines.
+    rows = [
+        {"layer": layer, "amount": a, "score": s}
+        for layer, row in zip(layers, scores)
+        for a, s in zip([0.0, 0.5, 0.9], row)
+    ]
+    again = plot_sensitivity_curve(rows)
+    for a, b in zip(again.get_lines(), lines):
+        np.testing.assert_allclose(a.get_ydata(), b.get_ydata())
+    with pytest.raises(ValueError, match="amounts must be given"):
+        plot_sensitivity_curve((layers, scores))
+    with pytest.raises(ValueError, match="shape"):
+        plot_sensitivity_curve((layers, scores), [0.0, 0.5])

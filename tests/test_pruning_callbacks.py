@@ -3,17 +3,20 @@
 import copy
 import inspect
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from torch import nn
 
 from sksparse import SparseMLPClassifier
 from sksparse.nn import SparseMLP
 from sksparse.pruning import Gradual, Iterative, MagnitudePruner, Pruning, RandomPruner
+from sksparse.pruning._base import prunable_sparsity
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +175,101 @@ def test_callback_rejects_a_non_pruner(data):
     )
     with pytest.raises(TypeError, match="pruner"):
         net.fit(X, y)
+
+
+# -- schedules that a fit cannot finish ------------------------------------------
+def test_gradual_with_one_epoch_reaches_its_target(data):
+    """'gradual' with max_epochs=1 ended at sparsity 0.0 without a word."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SparseMLPClassifier(
+            hidden_layer_sizes=(16,),
+            sparsity=0.8,
+            sparsity_schedule="gradual",
+            max_epochs=1,
+            random_state=0,
+        ).fit(*data)
+    assert est.sparsity_ == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    "schedule, max_epochs, last, reached",
+    [
+        (Gradual(n_steps=4), 2, 4, 0.4625),
+        ("iterative", 2, 2, 0.5333),
+        (Gradual(start=3), 3, 13, None),
+    ],
+)
+def test_schedule_longer_than_max_epochs_warns_at_fit(
+    data, schedule, max_epochs, last, reached
+):
+    est = SparseMLPClassifier(
+        hidden_layer_sizes=(16,),
+        sparsity=0.8,
+        sparsity_schedule=schedule,
+        max_epochs=max_epochs,
+        random_state=0,
+    )
+    match = rf"last event is at epoch {last} .*max_epochs={max_epochs}"
+    with pytest.warns(ConvergenceWarning, match=match) as record:
+        est.fit(*data)
+    message = str(record[0].message)
+    if reached is None:
+        assert "no pruning at all" in message and est.sparsity_ == 0.0
+    else:
+        # The sparsity the warning announces is the one reached.
+        announced = float(message.split("ends at sparsity ")[1].split()[0])
+        assert announced == pytest.approx(reached, abs=1e-4)
+        assert est.sparsity_ == pytest.approx(announced, abs=0.01)
+
+
+def test_schedule_that_fits_does_not_warn(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = SparseMLPClassifier(
+            hidden_layer_sizes=(16,),
+            sparsity=0.8,
+            sparsity_schedule="iterative",
+            max_epochs=3,
+            warm_start=True,
+            random_state=0,
+        ).fit(*data)
+        est.set_params(max_epochs=1).fit(*data)  # the schedule is over: no warning
+    assert est.sparsity_ == pytest.approx(0.8, abs=0.01)
+
+
+def test_early_stopping_cannot_cut_the_schedule_short(data):
+    """With lr=0 the valid loss only worsens as pruning goes on: patience 1
+    stopped at epoch 1, and load_best brought the dense epoch-0 net back."""
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        SparseMLP(12, (16,), 2),
+        criterion=nn.CrossEntropyLoss,
+        max_epochs=10,
+        lr=0.0,
+        verbose=0,
+        callbacks=[
+            EarlyStopping(patience=1, load_best=True),
+            Pruning(MagnitudePruner(0.8), schedule=Gradual(n_steps=4)),
+        ],
+    ).fit(*data)
+    assert net.history[:, "epoch"][-1] >= 5  # counted from epoch 4 on
+    assert net.history[-1, "sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert prunable_sparsity(net.module_) == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize("name", ["Pruning", "SET", "RigL"])
+def test_a_module_attribute_the_net_lacks_is_named(data, name):
+    """module='typo' ended in an AttributeError from deep inside skorch."""
+    import sksparse.pruning as pruning
+
+    callback = (
+        pruning.Pruning(MagnitudePruner(0.5), module="modul_")
+        if name == "Pruning"
+        else getattr(pruning, name)(module="modul_")
+    )
+    est = SparseMLPClassifier(
+        hidden_layer_sizes=(8,), sparsity=0.5, max_epochs=1, callbacks=[callback]
+    )
+    with pytest.raises(ValueError, match="module='modul_' names no torch module"):
+        est.fit(*data)

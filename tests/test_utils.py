@@ -8,7 +8,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from sksparse.estimators import SparseMLPClassifier
-from sksparse.utils import find_module, find_net, net_optimizers
+from sksparse.utils import find_module, find_net, net_optimizers, sparsity
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,38 @@ def test_net_optimizers(fitted):
     clf, _, _ = fitted
     assert net_optimizers(clf.net_) == [clf.net_.optimizer_]
     assert net_optimizers(object()) == []
+
+
+def test_sparsity_counts_masks_zeros_and_recurrent_matrices_but_not_embeddings():
+    import torch
+
+    from sksparse.nn import MaskedLinear, MaskedLSTM
+
+    layer = MaskedLinear(4, 5)
+    layer.mask[:, :2] = 0  # 10 of 20 masked
+    plain = nn.Linear(5, 2)
+    with torch.no_grad():
+        plain.weight[0] = 0  # 5 of 10 zero
+    net = nn.Sequential(nn.Embedding(9, 4), layer, plain)
+    assert sparsity(net) == pytest.approx(15 / 30)
+    lstm = MaskedLSTM(3, 4)
+    masks = [m for _, m in lstm.masked_parameters()]
+    expected = 1 - sum(int(m.sum()) for m in masks) / sum(m.numel() for m in masks)
+    assert sparsity(lstm) == pytest.approx(expected)
+    assert sparsity(nn.ReLU()) == 0.0
+
+
+def test_one_sparsity_for_an_estimator_its_pruned_wrapper_and_its_compressed_copy():
+    from sksparse import PrunedEstimator
+    from sksparse.pruning import MagnitudePruner
+
+    X, y = np.random.default_rng(0).normal(size=(90, 8)), np.arange(90) % 3
+    clf = SparseMLPClassifier((32,), max_epochs=2, random_state=0)
+    pruned = PrunedEstimator(clf, MagnitudePruner(0.6), retrain_epochs=1).fit(X, y)
+    inner = pruned.estimator_
+    assert pruned.sparsity_ == pytest.approx(inner.sparsity_)
+    assert inner.sparsity_ == pytest.approx(sparsity(inner.module_))
+    masked = SparseMLPClassifier((32,), sparsity=0.8, max_epochs=2, random_state=0)
+    masked.fit(X, y)
+    compact = masked.compress(layout="csr")
+    assert compact.sparsity_ == pytest.approx(masked.sparsity_)

@@ -11,7 +11,16 @@ def write_cli_help(folder):
     from sksparse.cli import build_parser
 
     parser = build_parser()
-    commands = [None, "demo", "prune", "rnn-structure", "search", "report", "graph"]
+    commands = [
+        None,
+        "demo",
+        "prune",
+        "sensitivity",
+        "rnn-structure",
+        "search",
+        "report",
+        "graph",
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     for command in commands:
         buffer = io.StringIO()

@@ -1,9 +1,9 @@
 """The ``sksparse`` command: parse, check, call the public API, print.
 
-One module per subcommand (``demo``, ``prune``, ``rnn_structure``,
-``search``, ``report``, ``graph``), each with ``register(subparsers)`` and
-``run(args)``; the run loop they share (Ctrl-C, progress, summary, errors)
-is :mod:`sksparse.cli._run`.
+One module per subcommand (``demo``, ``prune``, ``sensitivity``,
+``rnn_structure``, ``search``, ``report``, ``graph``), each with
+``register(subparsers)`` and ``run(args)``; the run loop they share (Ctrl-C,
+progress, summary, errors) is :mod:`sksparse.cli._run`.
 
 Every argument is checked before any data is read or any network trained (a
 bad one is a one-line error and exit status 2). A run writes every finished
@@ -21,14 +21,22 @@ Examples
 
 import sys
 
-from sksparse.cli import demo, graph, prune, report, rnn_structure, search
+from sksparse.cli import (
+    demo,
+    graph,
+    prune,
+    report,
+    rnn_structure,
+    search,
+    sensitivity,
+)
 from sksparse.cli._args import Parser
 from sksparse.cli._run import CommandError, execute, silence_stdout
 
 __all__ = ["build_parser", "main"]
 
 #: The subcommands, in the order ``sksparse --help`` lists them.
-COMMANDS = (demo, prune, rnn_structure, search, report, graph)
+COMMANDS = (demo, prune, sensitivity, rnn_structure, search, report, graph)
 
 
 def build_parser():

@@ -15,7 +15,7 @@ def _describe(row):
     )
 
 
-def sweep(args, *, methods, sparsities, name, title, save_models):
+def sweep(args, *, methods, sparsities, name, title, save_models, prior_params=None):
     """Run :func:`sksparse.experiments.sparsity_sweep`; return the exit status."""
     from sksparse.experiments import ResultsWriter, sparsity_sweep
     from sksparse.plotting import plot_accuracy_vs_compression
@@ -44,6 +44,7 @@ def sweep(args, *, methods, sparsities, name, title, save_models):
         n_jobs=args.n_jobs,
         verbose=int(args.verbose),
         save_dir=out / "models" if save_models else None,
+        prior_params=prior_params,
     )
     say(args, title)
 

@@ -64,7 +64,7 @@ def register(subparsers):
         "--checkpoint",
         type=output_file,
         default=None,
-        help="checkpoint file (default: OUT/search-checkpoint.pkl)",
+        help="checkpoint file (default: OUT/search-checkpoint.json)",
     )
     parser.add_argument(
         "--restart",
@@ -133,7 +133,14 @@ def run(args):
     X, y, X_test, y_test = load_data(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = Path(args.checkpoint or out / "search-checkpoint.pkl")
+    checkpoint = Path(args.checkpoint or out / "search-checkpoint.json")
+    old = out / "search-checkpoint.pkl"
+    if args.checkpoint is None and old.exists() and not checkpoint.exists():
+        # Written by an older sksparse as a pickle, which is never loaded.
+        say(
+            args,
+            f"not resuming from {old} (an older, pickled checkpoint); starting afresh",
+        )
     resuming = checkpoint.exists() and not args.restart
     if args.restart and checkpoint.exists():
         checkpoint.unlink()

@@ -31,7 +31,7 @@ def _check_amounts(amounts):
     return values
 
 
-def _fit_once(estimator, X, y, pruner, scoring, validation_data):
+def fit_once(estimator, X, y, pruner, scoring, validation_data):
     fitted = clone(estimator).fit(X, y)
     pruner = MagnitudePruner() if pruner is None else pruner
     if not callable(getattr(pruner, "compute_masks", None)):
@@ -120,7 +120,7 @@ def pruning_path(
     True
     """
     amounts = _check_amounts(amounts)
-    fitted, pruner, scorer, X_score, y_score = _fit_once(
+    fitted, pruner, scorer, X_score, y_score = fit_once(
         estimator, X, y, pruner, scoring, validation_data
     )
     scores, sparsities = [], []
@@ -182,14 +182,26 @@ def sensitivity_curve(
     (2, (2, 2))
     """
     amounts = _check_amounts(amounts)
-    fitted, pruner, scorer, X_score, y_score = _fit_once(
+    fitted, pruner, scorer, X_score, y_score = fit_once(
         estimator, X, y, pruner, scoring, validation_data
     )
+    layers = sensitivity_layers(fitted, layers)
+    scores = np.empty((len(layers), len(amounts)))
+    points = iter_sensitivity(
+        fitted, pruner, layers, amounts, X, y, retrain_epochs, scorer, X_score, y_score
+    )
+    for i, j, score in points:
+        scores[i, j] = score
+    return list(layers), scores
+
+
+def sensitivity_layers(fitted, layers=None):
+    """The prunable weights a sensitivity curve covers, checked against ``fitted``."""
     net = fitted if isinstance(fitted, NeuralNet) else fitted.net_
     names = [pw.name for pw in find_prunable_weights(net.module_)]
     if layers is None:
-        layers = names
-    elif isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
+        return names
+    if isinstance(layers, str) or not all(isinstance(n, str) for n in layers):
         raise TypeError(f"layers must be a list of parameter names, got {layers!r}.")
     unknown = [n for n in layers if n not in names]
     if unknown or not layers:
@@ -197,11 +209,21 @@ def sensitivity_curve(
             f"layers must name prunable weights of the network, got {unknown or []}; "
             f"its prunable weights are {names}."
         )
-    scores = np.empty((len(layers), len(amounts)))
+    return list(layers)
+
+
+def iter_sensitivity(
+    fitted, pruner, layers, amounts, X, y, retrain_epochs, scorer, X_score, y_score
+):
+    """Yield ``(i, j, score)``: layer ``i`` alone pruned to ``amounts[j]``.
+
+    One point at a time, so the command line writes each as it comes.
+    """
+    net = fitted if isinstance(fitted, NeuralNet) else fitted.net_
+    names = [pw.name for pw in find_prunable_weights(net.module_)]
     for i, layer in enumerate(layers):
         others = [n for n in names if n != layer] or None
         for j, amount in enumerate(amounts):
             step = clone(pruner).set_params(amount=float(amount), exclude=others)
             pruned = _prune_copy(fitted, step, X, y, retrain_epochs)
-            scores[i, j] = scorer(pruned, X_score, y_score)
-    return list(layers), scores
+            yield i, j, scorer(pruned, X_score, y_score)

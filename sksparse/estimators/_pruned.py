@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
+from sksparse.estimators._base import seed_from
 from sksparse.pruning import MagnitudePruner
 from sksparse.pruning._base import (
     apply_masks,
@@ -88,6 +89,12 @@ class _RewindSnapshot(Callback):
 _SNAPSHOT = "_sksparse_rewind"
 
 
+def _is_snapshot(callback):
+    return (
+        isinstance(callback, tuple) and len(callback) == 2 and callback[0] == _SNAPSHOT
+    )
+
+
 def _fit_with_snapshot(estimator, X, y, epoch):
     """Fit ``estimator`` and return its parameters at ``epoch`` (0: at init).
 
@@ -109,8 +116,10 @@ def _fit_with_snapshot(estimator, X, y, epoch):
     taken = dict(net.callbacks_)[_SNAPSHOT].weights
     net.callbacks_ = [(n, cb) for n, cb in net.callbacks_ if n != _SNAPSHOT]
     # Plain attribute writes: skorch's set_params(callbacks=...) would
-    # re-initialise the fitted net's callbacks.
-    net.callbacks = [(n, cb) for n, cb in net.callbacks if n != _SNAPSHOT]
+    # re-initialise the fitted net's callbacks. A user's callbacks may be bare
+    # instances, which skorch names itself: only the (name, callback) pair
+    # added here is dropped.
+    net.callbacks = [cb for cb in net.callbacks if not _is_snapshot(cb)]
     estimator.callbacks = original
     if taken is None:
         raise ValueError(
@@ -146,6 +155,35 @@ def _rewind(net, weights, masks):
         optimizer.state.clear()
 
 
+def _reinit_seed(estimator):
+    """Base seed of the fresh initialisations of ``rewind="reinit"``.
+
+    Drawn from a copy of the wrapped estimator's ``random_state`` (so the
+    estimator's own draws are left alone): an int gives the same fresh
+    weights at every fit; an estimator without one (a skorch net) draws anew.
+    """
+    random_state = estimator.get_params(deep=False).get("random_state")
+    return seed_from(copy.deepcopy(random_state))
+
+
+def _fresh_weights(template, seed):
+    """Parameters of a freshly initialised copy of ``template``, seeded.
+
+    Every sub-module's own ``reset_parameters`` runs on a deep copy, under a
+    forked global RNG, so the draw comes from the distribution the network
+    was initialised from (a masked layer's scale follows the masks it had
+    before pruning, not the pruned ones) and the caller's RNG is untouched.
+    """
+    fresh = copy.deepcopy(template)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for sub in fresh.modules():
+            reset = getattr(sub, "reset_parameters", None)
+            if callable(reset):
+                reset()
+    return {name: p.detach().cpu().clone() for name, p in fresh.named_parameters()}
+
+
 class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     """Fit an estimator, prune its network, re-train it: one estimator.
 
@@ -179,15 +217,24 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         re-trains a deep copy of it instead of fitting a clone (as
         scikit-learn's ``SelectFromModel(prefit=True)``), which lets several
         pruning runs share one dense training.
-    rewind : None, "init" or int, default=None
+    rewind : None, "init", "reinit" or int, default=None
         Lottery-ticket rewinding (Frankle & Carbin 2019; Frankle et al.
         2020): after each pruning event the kept weights (and every other
         parameter) are reset to their values at initialisation (``"init"``,
         or ``0``) or after ``rewind`` epochs of the first fit, the optimizer
         state is cleared, and the net is re-trained for ``retrain_epochs``
         (for a ticket, as long as the first fit trained after the rewind
-        point). None keeps the trained weights (fine-tuning). Needs
-        ``prefit=False``: the weights to rewind to are taken during the fit.
+        point). These need ``prefit=False``: the weights to rewind to are
+        taken during the fit. ``"reinit"`` is the papers' control: the same
+        masks, but the parameters are drawn afresh at every event from a new
+        initialisation of the network (each module's ``reset_parameters``,
+        seeded from the estimator's ``random_state`` and the event's index,
+        so a fit is reproducible); it works with ``prefit=True`` too. None
+        keeps the trained weights (fine-tuning). The other control, a random
+        mask at the same per-layer density, is
+        ``RandomPruner(scope="class-uniform")`` against
+        ``MagnitudePruner(scope="class-uniform")``: both prune the same
+        number of weights from every layer.
 
     Attributes
     ----------
@@ -204,7 +251,8 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         epochs (with the sparsity recorded under ``"sparsity"``).
     rewind_weights_ : dict of str to torch.Tensor or None
         With ``rewind``: every parameter of the network at the rewind point
-        (on the CPU), by name; the kept weights are reset to these.
+        (on the CPU), by name; the kept weights are reset to these. With
+        ``"reinit"``: the fresh initialisation of the last pruning event.
     classes_ : ndarray of shape (n_classes,)
         For classifiers.
     n_features_in_ : int
@@ -256,7 +304,7 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         "prefit": ["boolean"],
         "rewind": [
             None,
-            StrOptions({"init"}),
+            StrOptions({"init", "reinit"}),
             Interval(Integral, 0, None, closed="left"),
         ],
     }
@@ -289,10 +337,15 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         pruner = MagnitudePruner() if self.pruner is None else clone(self.pruner)
         if isinstance(self.rewind, bool):
             raise TypeError(
-                f"rewind must be None, 'init' or an int >= 0, got {self.rewind!r}."
+                "rewind must be None, 'init', 'reinit' or an int >= 0, got "
+                f"{self.rewind!r}."
             )
-        rewind_epoch = 0 if self.rewind == "init" else self.rewind
+        reinit = self.rewind == "reinit"
+        rewind_epoch = None if reinit else 0 if self.rewind == "init" else self.rewind
         rewind_weights = None
+        if reinit:
+            # Before any fit: the estimator's own seed draws stay as without.
+            reinit_seed = _reinit_seed(self.estimator)
         if self.prefit:
             if rewind_epoch is not None:
                 raise ValueError(
@@ -309,10 +362,17 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         net = estimator if isinstance(estimator, NeuralNet) else estimator.net_
         module = net.module_
 
+        # The network before pruning: "reinit" draws fresh weights from it.
+        template = copy.deepcopy(module) if reinit else None
         masks = {}
-        for target in schedule.targets(pruner.amount):
+        for step, target in enumerate(schedule.targets(pruner.amount)):
             masks = pruner.compute_masks(module, target)
             apply_masks(module, masks, net_optimizers(net))
+            if reinit:
+                # A new draw at every event: one fixed draw would become the
+                # ticket of its own initialisation after the second event.
+                seed = (reinit_seed + 1 + step) % (2**31)
+                rewind_weights = _fresh_weights(template, seed)
             if rewind_weights is not None:
                 _rewind(net, rewind_weights, masks)
             if self.retrain_epochs:
@@ -390,6 +450,60 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "estimator_")
         return self.estimator_.classes_
 
+    def compress(self, **compress_params):
+        """A copy that predicts with the compact network of the pruned estimator.
+
+        Delegates to the fitted estimator's ``compress()`` (or, for a skorch
+        net, :func:`~sksparse.estimators.compress_net`): the copy's
+        ``estimator_`` predicts what this one predicts, from the compact
+        network, and holds neither the masked network nor its optimizer.
+        The copy keeps ``pruner_``, ``sparsity_`` and ``history_``; its
+        ``masks_`` is empty and ``rewind_weights_`` None (both are dense
+        copies of the network: read them on this estimator). With
+        ``prefit=True`` its ``estimator`` parameter is an unfitted clone of
+        the fitted estimator passed in, which holds the dense network. A
+        skorch net given a module *instance* keeps that (untrained) instance
+        as its parameter, which ``clone`` needs; give it the module class to
+        keep the file free of it.
+
+        Parameters
+        ----------
+        **compress_params
+            ``layout``, ``backend``, ``dense_threshold``, ``input_shape`` of
+            :func:`sksparse.nn.compress`.
+
+        Returns
+        -------
+        PrunedEstimator
+            A fitted copy; this estimator is unchanged.
+        """
+        from sksparse.estimators._base import compress_net
+
+        check_is_fitted(self, "estimator_")
+        if isinstance(self.estimator_, NeuralNet):
+            inner = compress_net(self.estimator_, **compress_params)
+        elif hasattr(self.estimator_, "compress"):
+            inner = self.estimator_.compress(**compress_params)
+        else:
+            raise TypeError(
+                f"{type(self.estimator_).__name__} has no compress method; "
+                "PrunedEstimator.compress needs a sksparse estimator or a skorch "
+                "NeuralNet."
+            )
+        skip = {"estimator_", "masks_", "rewind_weights_"}
+        if self.prefit:
+            skip.add("estimator")
+        compressed = copy.copy(self)
+        compressed.__dict__ = {
+            k: copy.deepcopy(v) for k, v in self.__dict__.items() if k not in skip
+        }
+        if self.prefit:
+            compressed.estimator = clone(self.estimator)
+        compressed.estimator_ = inner
+        compressed.masks_ = {}
+        compressed.rewind_weights_ = None
+        return compressed
+
     # -- delegated methods --------------------------------------------------
     def predict(self, X):
         """Predict with the pruned, re-trained estimator."""
@@ -411,6 +525,12 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
     def decision_function(self, X):
         check_is_fitted(self, "estimator_")
         return self.estimator_.decision_function(X)
+
+    @available_if(_estimator_has("get_support"))
+    def get_support(self, indices=False):
+        """The input features the pruned network reads (see the estimator's)."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.get_support(indices=indices)
 
     @available_if(_estimator_has("score"))
     def score(self, X, y):

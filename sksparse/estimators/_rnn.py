@@ -23,82 +23,19 @@ from sksparse.estimators._base import (
     check_float32_range,
 )
 from sksparse.estimators._mlp import check_prior_params
-from sksparse.graphs import PRIORS, make_prior, prior_masks
-from sksparse.nn import RecurrentSequenceNet
+from sksparse.graphs import (
+    PRIORS,
+    layered_recurrent_masks,
+    make_prior,
+    recurrent_prior_masks,
+)
+from sksparse.nn import LayeredRecurrentNet, RecurrentSequenceNet
 from sksparse.nn._sequence import CELLS
 
 __all__ = ["GraphPriorRNNClassifier"]
 
 INPUT_TYPES = ("auto", "tokens", "values")
-
-
-def recurrent_prior_masks(
-    input_size,
-    hidden_size,
-    num_layers,
-    density,
-    *,
-    prior=None,
-    prior_params=None,
-    random_state=None,
-):
-    """Unit-level input-to-hidden and hidden-to-hidden masks from a prior.
-
-    Parameters
-    ----------
-    input_size, hidden_size, num_layers : int
-    density : float in (0, 1]
-        Fraction of connections kept in every mask.
-    prior : None, str, networkx.Graph or callable, default=None
-        As in :func:`sksparse.graphs.make_prior`; ``None`` draws uniform masks.
-        A graph must have ``hidden_size`` nodes and is every layer's
-        hidden-to-hidden structure; the input-to-hidden masks are then
-        uniform at ``density``.
-    prior_params : dict, default=None
-    random_state : int, numpy.random.Generator or None
-
-    Returns
-    -------
-    ih_masks, hh_masks : list of ndarray of bool
-        Shapes ``(hidden_size, n_in)`` and ``(hidden_size, hidden_size)``, one
-        per layer; the layers tile them over their gates.
-
-    Notes
-    -----
-    Input-to-hidden: :func:`sksparse.graphs.prior_masks` under the
-    ``"neuron"`` mapping for ``[input_size, hidden_size, ..., hidden_size]``.
-    Hidden-to-hidden: a prior graph over the ``hidden_size`` units of a layer,
-    its edges the recurrent connections (``mask[i, j]`` for an edge
-    ``j -> i``; both directions for an undirected graph), plus every unit's
-    connection to itself: a graph node stands for a unit whose state persists,
-    and generators draw no self-loops. Unless ``prior_params`` fixes it, the
-    graph's density is calibrated to ``(density H - 1) / (H - 1)``, so that
-    with the diagonal the mask keeps about ``density`` of its entries.
-    """
-    rng = np.random.default_rng(random_state)
-    prior_params = dict(prior_params or {})
-    sizes = [input_size] + [hidden_size] * num_layers
-    if isinstance(prior, nx.Graph):
-        ih = prior_masks(sizes, density, prior=None, random_state=rng)
-    else:
-        ih = prior_masks(
-            sizes, density, prior=prior, prior_params=prior_params, random_state=rng
-        )
-    hh = []
-    for _ in range(num_layers):
-        if prior is None:
-            hh.append(prior_masks([hidden_size] * 2, density, random_state=rng)[0])
-            continue
-        params = dict(prior_params)
-        if not isinstance(prior, nx.Graph) and "density" not in params:
-            target = (density * hidden_size - 1) / max(hidden_size - 1, 1)
-            params["density"] = float(np.clip(target, 0.0, 1.0))
-        graph = make_prior(prior, hidden_size, random_state=rng, **params)
-        adjacency = nx.to_numpy_array(graph, nodelist=range(hidden_size), weight=None)
-        mask = adjacency.T != 0
-        np.fill_diagonal(mask, True)
-        hh.append(mask)
-    return [np.asarray(m, dtype=bool) for m in ih], hh
+RECURRENT_MAPPINGS = ("hidden", "layered")
 
 
 def _is_sequence_list(X):
@@ -121,11 +58,14 @@ class GraphPriorRNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparse
 
     Parameters
     ----------
-    cell : {"lstm", "gru", "rnn"}, default="lstm"
+    cell : {"lstm", "gru", "rnn", "rnn_relu"}, default="lstm"
         The recurrent cell: :class:`~sksparse.nn.MaskedLSTM`,
-        :class:`~sksparse.nn.MaskedGRU` or :class:`~sksparse.nn.MaskedRNN`.
+        :class:`~sksparse.nn.MaskedGRU` or :class:`~sksparse.nn.MaskedRNN`
+        (``"rnn"`` with tanh, ``"rnn_relu"`` with ReLU).
     hidden_size : int, default=32
-        Units per recurrent layer.
+        Units per recurrent layer; with ``mapping="layered"``, the number of
+        nodes of a drawn prior (all layers together; a graph prior brings its
+        own).
     prior : str, networkx.Graph, callable or None, default=None
         Which connections exist (see :func:`recurrent_prior_masks`): a name
         of :data:`sksparse.graphs.PRIORS` (``"erdos_renyi"``,
@@ -139,7 +79,19 @@ class GraphPriorRNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparse
         removed before training (``0 <= sparsity < 1``). With 0 the network is
         dense, unless ``prior`` is a graph.
     num_layers : int, default=1
-        Stacked recurrent layers.
+        Stacked recurrent layers; with ``mapping="layered"``, the number of
+        DAG layers an undirected prior is cut into (a directed acyclic graph
+        prior brings its own layers, its topological generations).
+    mapping : {"hidden", "layered"}, default="hidden"
+        How the prior becomes the network. ``"hidden"``: every layer's
+        hidden-to-hidden mask is the graph over its ``hidden_size`` units
+        (:func:`recurrent_prior_masks`). ``"layered"``: the paper's mapping
+        (:func:`sksparse.graphs.layered_recurrent_masks`): the graph made a
+        layered DAG, each DAG layer a recurrent layer of its nodes, each edge
+        an input-to-hidden connection tiled over the gates, edges that skip
+        layers connections between non-adjacent layers
+        (:class:`~sksparse.nn.LayeredRecurrentNet`); it needs a ``prior`` and
+        ``sparsity=0`` (the graph alone decides the structure).
     input_type : {"auto", "tokens", "values"}, default="auto"
         ``"tokens"``: each element of a sequence is a symbol, one-hot encoded
         over the vocabulary seen in ``fit`` (``vocabulary_``).
@@ -195,7 +147,13 @@ default="adam"
     input_size_ : int
         Features per step the network reads.
     net_ : skorch.NeuralNetClassifier
-    module_ : RecurrentSequenceNet
+    module_ : RecurrentSequenceNet or LayeredRecurrentNet
+    structure_ : dict
+        ``mapping="layered"`` only, what the network was built from:
+        ``"widths"`` (units per layer), ``"sources"`` (the earlier layers
+        each layer reads), ``"ih_masks"`` (unit-level input masks),
+        ``"layers"`` (the graph node of every unit, layer by layer) and
+        ``"edges"`` (the layered DAG's edges, as node pairs).
     history_ : skorch.History
     masks_ : list of ndarray of bool
         Gate-tiled ``[ih_l0, hh_l0, ih_l1, ...]``.
@@ -245,8 +203,11 @@ default="adam"
         "prior_params": [dict, None],
         "sparsity": [Interval(Real, 0, 1, closed="left")],
         "num_layers": [Interval(Integral, 1, None, closed="left")],
+        "mapping": [StrOptions(set(RECURRENT_MAPPINGS))],
         "input_type": [StrOptions(set(INPUT_TYPES))],
-        "padding_value": "no_validation",
+        # A finite number or a string token: nan matches no entry, and an
+        # object never equals a token, so either would pad nothing silently.
+        "padding_value": [Interval(Real, None, None, closed="neither"), str, None],
         **CLASS_WEIGHT_CONSTRAINT,
     }
     _criterion = nn.CrossEntropyLoss
@@ -261,6 +222,7 @@ default="adam"
         prior_params=None,
         sparsity=0.0,
         num_layers=1,
+        mapping="hidden",
         input_type="auto",
         padding_value=0,
         max_epochs=200,
@@ -286,6 +248,7 @@ default="adam"
         self.prior_params = prior_params
         self.sparsity = sparsity
         self.num_layers = num_layers
+        self.mapping = mapping
         self.input_type = input_type
         self.padding_value = padding_value
         self.max_epochs = max_epochs
@@ -308,6 +271,24 @@ default="adam"
     # -- checks -------------------------------------------------------------
     def _check_params(self):
         check_prior_params(self)
+        if self.mapping == "layered":
+            if self.prior is None:
+                raise ValueError(
+                    "mapping='layered' builds the network from a graph: give a "
+                    "prior (e.g. prior='watts_strogatz' or a networkx graph)."
+                )
+            if self.sparsity != 0:
+                raise ValueError(
+                    "sparsity must be 0 with mapping='layered': the graph's "
+                    f"edges alone decide the connections, got {self.sparsity!r}."
+                )
+            if isinstance(self.prior, nx.DiGraph) and not nx.is_directed_acyclic_graph(
+                self.prior
+            ):
+                raise ValueError(
+                    "prior must be acyclic when it is a directed graph with "
+                    "mapping='layered'; pass an undirected graph to have it layered."
+                )
 
     def _check_X(self, X, *, reset):
         values, lengths = self._sequences(X, reset=reset)
@@ -358,6 +339,12 @@ default="adam"
         if self.padding_value is None:
             padding = np.zeros(X.shape, dtype=bool)
         else:
+            if isinstance(self.padding_value, str) != (X.dtype.kind in "US"):
+                raise ValueError(
+                    f"padding_value={self.padding_value!r} can never equal a "
+                    f"token of X (dtype {X.dtype}); pass a padding value of the "
+                    "tokens' kind, or None for no padding."
+                )
             padding = X == self.padding_value
         lengths = X.shape[1] - np.argmax(~padding[:, ::-1], axis=1)
         lengths[padding.all(axis=1)] = 0
@@ -438,8 +425,64 @@ default="adam"
         return self._check_values(values, reset=reset), lengths
 
     # -- building -----------------------------------------------------------
+    def _layered_structure(self, seed):
+        rng = np.random.default_rng(seed)
+        if isinstance(self.prior, nx.Graph):
+            graph = self.prior
+        else:
+            graph = make_prior(
+                self.prior,
+                self.hidden_size,
+                random_state=rng,
+                **dict(self.prior_params or {}),
+            )
+        directed = graph.is_directed()
+        if not directed and self.num_layers > graph.number_of_nodes():
+            raise ValueError(
+                f"num_layers={self.num_layers} exceeds the prior's "
+                f"{graph.number_of_nodes()} nodes (mapping='layered')."
+            )
+        drawn = layered_recurrent_masks(
+            graph,
+            self.input_size_,
+            n_layers=None if directed else self.num_layers,
+            random_state=None if directed else rng,
+        )
+        dag = drawn["dag"]
+        layers = [[None] * w for w in drawn["widths"]]
+        for node, data in dag.nodes(data=True):
+            layers[data["layer"]][data["index"]] = node
+        # Plain data, not the networkx DAG: sksparse.io stores it as it is.
+        return {
+            "widths": drawn["widths"],
+            "sources": [list(reads) for reads in drawn["sources"]],
+            "ih_masks": drawn["ih_masks"],
+            "layers": layers,
+            "edges": [list(edge) for edge in dag.edges],
+        }
+
+    def _build_layered(self, seed, n_classes):
+        # A loaded estimator (sksparse.io.load) has structure_ but no net_ yet:
+        # its network is rebuilt from the stored structure, not redrawn.
+        if "structure_" not in self.__dict__ or "net_" in self.__dict__:
+            self.structure_ = self._layered_structure(seed)
+        structure = self.structure_
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return LayeredRecurrentNet(
+                self.cell,
+                self.input_size_,
+                structure["widths"],
+                n_classes,
+                sources=structure["sources"],
+                ih_masks=[torch.as_tensor(m) for m in structure["ih_masks"]],
+                node_names=structure["layers"],
+            )
+
     def _build_module(self, seed):
         n_classes = len(self.classes_)
+        if self.mapping == "layered":
+            return self._build_layered(seed, n_classes)
         ih_masks = hh_masks = None
         if self.sparsity > 0 or isinstance(self.prior, nx.Graph):
             ih_masks, hh_masks = recurrent_prior_masks(
@@ -476,14 +519,17 @@ default="adam"
         check_is_fitted(self, "net_")
         return [
             m.detach().cpu().numpy().astype(bool)
-            for _, m in self.module_.rnn.masked_parameters()
+            for _, m in self._recurrent().masked_parameters()
         ]
+
+    def _recurrent(self):
+        return getattr(self.module_, "rnn", self.module_)
 
     @property
     def sparsity_(self):
         """Fraction of the recurrent weights that are zero."""
         check_is_fitted(self, "net_")
-        return self.module_.rnn.sparsity
+        return self._recurrent().sparsity
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -6,15 +6,20 @@ network reaches, and the regressor is scored on held-out networks (R²) and
 for ranking (Kendall τ, Spearman ρ), as a search would use it.
 """
 
-import numbers
-
 import networkx as nx
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
+from sklearn.base import (
+    BaseEstimator,
+    RegressorMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import HasMethods, Integral, Real, StrOptions
 from sklearn.utils.validation import (
     check_consistent_length,
     check_is_fitted,
@@ -113,26 +118,22 @@ class GraphFeatures(TransformerMixin, BaseEstimator):
     ['number_of_edges', 'diameter']
     """
 
+    _parameter_constraints = {
+        "features": [StrOptions({"default"}), list, tuple],
+        "fill_value": [Real, None],
+        "n_jobs": [Integral, None],
+    }
+
     def __init__(self, features="default", *, fill_value=0.0, n_jobs=None):
         self.features = features
         self.fill_value = fill_value
         self.n_jobs = n_jobs
 
-    def _feature_names(self):
-        if isinstance(self.features, str):
-            if self.features != "default":
-                raise ValueError(
-                    "features must be 'default' or a list of names from "
-                    f"FEATURE_NAMES, got {self.features!r}."
-                )
+    def _check_features(self):
+        """The feature names asked for, each checked against FEATURE_NAMES."""
+        if isinstance(self.features, str):  # "default", as the constraints say
             return np.array(FEATURE_NAMES, dtype=object)
-        try:
-            names = list(self.features)
-        except TypeError:
-            raise TypeError(
-                "features must be 'default' or a list of feature names, got "
-                f"{type(self.features).__name__}."
-            ) from None
+        names = list(self.features)
         unknown = [n for n in names if n not in FEATURE_NAMES]
         if unknown or not names:
             raise ValueError(
@@ -142,17 +143,7 @@ class GraphFeatures(TransformerMixin, BaseEstimator):
             )
         return np.array(names, dtype=object)
 
-    def _check_params(self):
-        names = self._feature_names()
-        if self.fill_value is not None and (
-            isinstance(self.fill_value, bool)
-            or not isinstance(self.fill_value, numbers.Real)
-        ):
-            raise TypeError(
-                f"fill_value must be a float or None, got {self.fill_value!r}."
-            )
-        return names
-
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Check the parameters and, for a feature array, its width.
 
@@ -166,7 +157,7 @@ of shape (n_samples, n_features)
         -------
         self
         """
-        self.feature_names_ = self._check_params()
+        self.feature_names_ = self._check_features()
         if _is_structure_collection(X):
             for attr in ("n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(attr, None)
@@ -316,16 +307,18 @@ class StructuralRegressor(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    _parameter_constraints = {
+        "regressor": [HasMethods(["fit", "predict"]), None],
+        "features": [StrOptions({"default"}), list, tuple],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
     def _make_pipeline(self):
         regressor = self.regressor
         if regressor is None:
             regressor = RandomForestRegressor(
                 random_state=self.random_state, n_jobs=self.n_jobs
-            )
-        elif not hasattr(regressor, "fit") or not hasattr(regressor, "predict"):
-            raise TypeError(
-                "regressor must be a scikit-learn regressor with fit and predict, "
-                f"got {type(regressor).__name__}."
             )
         else:
             regressor = clone(regressor)
@@ -337,6 +330,8 @@ class StructuralRegressor(RegressorMixin, BaseEstimator):
             ]
         )
 
+    # Not nested-skipping: the user's regressor validates its own parameters.
+    @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Featurise the networks in ``X`` and fit the regressor to ``y``.
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from sksparse.graphs import network_to_graph, structural_features
 from sksparse.metrics import compression_report
+from sksparse.nn import CompressedConvNetwork, CompressedNetwork
 from sksparse.pruning import find_prunable_weights
 from sksparse.utils import find_module
 
@@ -42,25 +43,8 @@ def load_model(path):
         ) from None
 
 
-def network_module(model):
-    """The torch module inside a fitted model (:func:`sksparse.utils.find_module`).
-
-    Parameters
-    ----------
-    model : estimator, search, pipeline, skorch net or torch.nn.Module
-        A search is read through its ``best_estimator_``, a pipeline through
-        its last step, a meta-estimator through its ``estimator_``.
-
-    Returns
-    -------
-    torch.nn.Module
-
-    Raises
-    ------
-    TypeError
-        If no fitted network is found.
-    """
-    return find_module(model)
+# The experiments' name for the one lookup every floor shares.
+network_module = find_module
 
 
 def layer_summary(model):
@@ -75,7 +59,10 @@ def layer_summary(model):
     -------
     list of dict
         One row per weight (:func:`sksparse.pruning.find_prunable_weights`):
-        ``layer``, ``shape``, ``size``, ``size_nz``, ``sparsity``.
+        ``layer``, ``shape``, ``size``, ``size_nz``, ``sparsity``. A
+        compressed network (:func:`sksparse.nn.compress`) has one row per
+        stored layer, of its kept shape, with its ``layout`` too: ``size_nz``
+        counts its non-zero weights whether it is stored dense or as CSR.
 
     Examples
     --------
@@ -86,8 +73,11 @@ def layer_summary(model):
     >>> [(r["layer"], r["size"], r["size_nz"]) for r in layer_summary(net)]
     [('layers.0.weight', 16, 4), ('layers.2.weight', 8, 8)]
     """
+    module = network_module(model)
+    if isinstance(module, (CompressedNetwork, CompressedConvNetwork)):
+        return _compact_rows(module)
     rows = []
-    for weight in find_prunable_weights(network_module(model)):
+    for weight in find_prunable_weights(module):
         size = weight.weight.numel()
         size_nz = int(weight.keep().count_nonzero())
         rows.append(
@@ -97,6 +87,30 @@ def layer_summary(model):
                 "size": size,
                 "size_nz": size_nz,
                 "sparsity": 1 - size_nz / size if size else 0.0,
+            }
+        )
+    return rows
+
+
+def _compact_rows(module):
+    rows = []
+    for name, layer in module.named_modules():
+        if not hasattr(layer, "n_stored"):
+            continue
+        if hasattr(layer, "kernel_size"):
+            shape = (layer.out_channels, layer.in_channels, *layer.kernel_size)
+        else:
+            shape = (layer.out_features, layer.in_features)
+        size = int(np.prod(shape))
+        size_nz = layer.nnz
+        rows.append(
+            {
+                "layer": name,
+                "shape": "x".join(str(s) for s in shape),
+                "size": size,
+                "size_nz": size_nz,
+                "sparsity": 1 - size_nz / size if size else 0.0,
+                "layout": layer.layout,
             }
         )
     return rows

@@ -144,7 +144,7 @@ def genetic_search(
         verbose=verbose,
     )
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(checkpoint) if checkpoint else Path(tmp) / "search.pkl"
+        path = Path(checkpoint) if checkpoint else Path(tmp) / "search.json"
         search.set_params(checkpoint=str(path))
         yield from _by_generation(search, X, y, generations)
 

@@ -9,12 +9,13 @@ from sksparse.graphs._features import FEATURE_NAMES, structural_features
 from sksparse.graphs._mapping import interleaved_order, prior_masks, to_layered_dag
 from sksparse.graphs._network import network_to_graph
 from sksparse.graphs._priors import PRIORS, make_prior
-from sksparse.graphs._recurrent import recurrent_prior_masks
+from sksparse.graphs._recurrent import layered_recurrent_masks, recurrent_prior_masks
 
 __all__ = [
     "FEATURE_NAMES",
     "PRIORS",
     "interleaved_order",
+    "layered_recurrent_masks",
     "make_prior",
     "network_to_graph",
     "prior_masks",

@@ -29,6 +29,12 @@ import torch
 from torch import nn
 
 from sksparse.nn import _csr
+from sksparse.nn._compact_conv import (
+    CompactConv2d,
+    CompressedConvNetwork,
+    chain_of,
+    compress_chain,
+)
 from sksparse.nn._compressed import CompressedNetwork
 from sksparse.nn._csr import (
     DENSE_THRESHOLD,
@@ -36,10 +42,14 @@ from sksparse.nn._csr import (
     csr_matmul,
     numba_available,
 )
+from sksparse.nn._mlp import DAGNetwork, SparseMLP
+from sksparse.nn._packing import pack_buffers, pack_indices, pack_sparse_dense
 from sksparse.nn._stages import _block_slices, _effective_weight, _eliminate, _stages_of
 
 __all__ = [
+    "CompactConv2d",
     "CompactLinear",
+    "CompressedConvNetwork",
     "CompressedNetwork",
     "DENSE_THRESHOLD",
     "compress",
@@ -47,7 +57,7 @@ __all__ = [
     "numba_available",
 ]
 
-LAYOUTS = ("auto", "dense", "csr")
+LAYOUTS = ("auto", "dense", "csr", "bsr", "nm")
 
 
 # -- compact layers ------------------------------------------------------------
@@ -76,6 +86,9 @@ class CompactLinear(nn.Module):
     ----------
     nnz : int
         Number of non-zero weights (in either layout).
+    n_stored : int
+        Number of weights stored: all ``out * in`` in the dense layout, the
+        non-zeros in CSR.
     """
 
     def __init__(self, weight, bias, layout="dense", backend="torch"):
@@ -110,6 +123,12 @@ class CompactLinear(nn.Module):
     def nnz(self):
         if self.layout == "dense":
             return int(torch.count_nonzero(self.weight))
+        return self.values.numel()
+
+    @property
+    def n_stored(self):
+        if self.layout == "dense":
+            return self.weight.numel()
         return self.values.numel()
 
     @property
@@ -202,7 +221,20 @@ class CompactLinear(nn.Module):
         # The caches view the buffers: never pickle them a second time.
         state = super().__getstate__().copy()
         state["_csr"] = state["_arrays"] = None
-        return state
+        # What the file holds grows with the non-zeros whatever layout was
+        # timed fastest: column indices in 2 bytes (4 at run time), and a
+        # layer kept dense for speed stored by its non-zeros when smaller.
+        # Both load back as the tensors saved (sksparse.nn._packing).
+        return pack_buffers(state, self._pack)
+
+    def _pack(self, name, tensor):
+        if name == "col_indices":
+            return pack_indices(tensor, self.in_features)
+        if name == "crow_indices":
+            return pack_indices(tensor, self.nnz + 1)
+        if name == "weight":
+            return pack_sparse_dense(tensor)
+        return tensor
 
     def extra_repr(self):
         return (
@@ -230,7 +262,7 @@ def linear_stats(module):
         ``flops`` (multiply-adds per sample, ``in * out`` per layer, biases
         not counted, as in ShrinkBench) and ``flops_nz`` (non-zero weights).
     """
-    if isinstance(module, CompressedNetwork):
+    if isinstance(module, (CompressedNetwork, CompressedConvNetwork)):
         return dict(module.source_stats)
     stats = dict.fromkeys(("size", "size_nz", "flops", "flops_nz"), 0)
     for sub in module.modules():
@@ -270,13 +302,49 @@ def _sparse_backends(backend):
     return (resolved,)
 
 
+def _structured_layers(weight, bias, backends):
+    """Block (BSR) and N:M candidates for a layer whose non-zeros have either form."""
+    from sksparse.nn._structured import BlockLinear, NMLinear, find_blocks, find_nm
+
+    candidates = {}
+    if "numba" not in backends and "torch" not in backends:
+        return candidates
+    blocks = find_blocks(weight)
+    if blocks is not None:
+        if "numba" in backends:
+            candidates["bsr-numba"] = BlockLinear(weight, bias, blocks, "numba")
+        if "torch" in backends and blocks[0] == blocks[1]:
+            candidates["bsr-torch"] = BlockLinear(weight, bias, blocks, "torch")
+    nm = find_nm(weight)
+    if nm is not None and "numba" in backends:
+        candidates["nm"] = NMLinear(weight, bias, *nm)
+    return candidates
+
+
+def _forced_structure(weight, bias, layout, backends):
+    """The ``"bsr"`` or ``"nm"`` layer the user asked for; refused without one."""
+    candidates = _structured_layers(weight, bias, backends)
+    names = ["nm"] if layout == "nm" else ["bsr-numba", "bsr-torch"]
+    for name in names:
+        if name in candidates:
+            return candidates[name]
+    raise ValueError(
+        f"layout={layout!r}: a layer of shape {tuple(weight.shape)} has no "
+        + ("N:M groups" if layout == "nm" else "block structure")
+        + " in its non-zeros (prune it with MagnitudePruner(pattern=...)), or "
+        "use layout='auto'."
+    )
+
+
 def _compact_layer(weight, bias, layout, backends, threshold, relu):
-    """A :class:`CompactLinear` in the layout given, or chosen for ``"auto"``."""
+    """A compact layer in the layout given, or chosen for ``"auto"``."""
     size = weight.numel()
     if size == 0 or layout == "dense":
         return CompactLinear(weight, bias, "dense", backends[0])
     if layout == "csr":
         return CompactLinear(weight, bias, "csr", backends[0])
+    if layout in ("bsr", "nm"):
+        return _forced_structure(weight, bias, layout, _numba_first(backends))
     density = int(weight.count_nonzero()) / size
     if threshold is not None:  # the documented rule the user asked for
         chosen = "csr" if density <= threshold else "dense"
@@ -287,28 +355,44 @@ def _compact_layer(weight, bias, layout, backends, threshold, relu):
     candidates = {"dense": dense}
     for backend in backends:
         candidates[backend] = CompactLinear(weight, bias, "csr", backend)
+    # A layer pruned in blocks or N:M groups is also timed in that form.
+    candidates.update(_structured_layers(weight, bias, _numba_first(backends)))
     chosen, _ = _csr.choose_layout(candidates, relu)
     return candidates[chosen]
 
 
-def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
+def _numba_first(backends):
+    """The backends structured layers may use: numba's only where it imports."""
+    return tuple(b for b in backends if b != "numba" or numba_available())
+
+
+def compress(
+    module, *, layout="auto", backend="auto", dense_threshold=None, input_shape=None
+):
     """Turn a sparse feed-forward network into a compact, fast inference form.
 
     Neurons that lost all their inputs are constants: their effect on the
     layers that read them is folded exactly into those layers' biases.
     Neurons that lost all their outputs, and input features that no weight
     reads, are removed. Each remaining layer is stored dense or as CSR
-    (non-zeros and their indices only), whichever measures faster.
+    (non-zeros and their indices only), whichever measures faster; a layer
+    whose non-zeros form blocks or N:M groups (``MagnitudePruner(pattern=
+    ...)``) is also timed as blocks (:class:`~sksparse.nn.BlockLinear`) and
+    N:M values and offsets (:class:`~sksparse.nn.NMLinear`).
 
     Parameters
     ----------
-    module : SparseMLP, DAGNetwork, nn.Sequential or nn.Linear
-        The network, in eval semantics (dropout is dropped). An
-        ``nn.Sequential`` may hold ``nn.Linear`` (or ``MaskedLinear``)
-        layers, element-wise activations, dropout and a leading
-        ``nn.Flatten``. A weight counts as removed if its mask is 0 or it is
-        exactly zero.
-    layout : {"auto", "dense", "csr"}, default="auto"
+    module : torch.nn.Module
+        The network, in eval semantics (dropout is dropped): a
+        :class:`SparseMLP`, :class:`DAGNetwork`, :class:`SparseCNN`, an
+        ``nn.Sequential``, or any module that ``torch.fx`` traces to a
+        single chain of ``nn.Linear``/``nn.Conv2d`` layers (masked ones
+        included), ``BatchNorm2d`` after a convolution, element-wise
+        activations (modules or ``torch.relu``-style calls), pooling,
+        dropout, and flatten or reshape calls. A weight counts as removed if
+        its mask is 0 or it is exactly zero. Residual additions and branches
+        are refused with a ``TypeError`` naming the operation.
+    layout : {"auto", "dense", "csr", "bsr", "nm"}, default="auto"
         ``"auto"`` times each layer (after neuron removal) dense and in CSR
         form with each kernel ``backend`` allows, at batch 1 and 256 and the
         torch thread count in effect, and keeps CSR only where it is faster
@@ -316,7 +400,12 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         slower than the dense one; layers denser than 0.5 stay dense
         untimed. That costs up to a few tenths of a second per large layer.
         With ``dense_threshold`` set, ``"auto"`` follows the density rule
-        instead (no timing, the same layouts on every machine).
+        instead (no timing, the same layouts on every machine). Layers
+        pruned in blocks or N:M groups are timed in those forms too (found
+        in the non-zeros after neuron removal, which keeps whole block rows
+        and columns aligned but can shift N:M groups). ``"bsr"`` and
+        ``"nm"`` ask for that form for every layer that has it (an error for
+        one that has not).
     backend : {"auto", "numba", "torch"}, default="auto"
         Kernel of the CSR layers. ``"numba"`` is the fastest on CPU;
         ``"torch"`` uses ``torch.sparse.addmm`` (CPU and GPU). ``"auto"``
@@ -326,11 +415,22 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         With ``layout="auto"``: store a layer as CSR when its density is at
         most this, dense otherwise, without timing
         (:data:`DENSE_THRESHOLD` holds crossovers measured per kernel).
+    input_shape : tuple of int, default=None
+        One image's ``(channels, height, width)``, for networks with
+        convolutions: it sizes their FLOPs. ``None`` takes a
+        :class:`SparseCNN`'s own, or the smallest square image whose maps
+        fill the first linear layer.
 
     Returns
     -------
-    CompressedNetwork
-        Computes the same outputs as ``module`` (to float rounding).
+    CompressedNetwork or CompressedConvNetwork
+        Computes the same outputs as ``module`` (to float rounding). A
+        network with convolutions becomes a :class:`CompressedConvNetwork`:
+        masks and batch norms folded into dense kernels, and every output
+        channel whose map is zero whatever the input (all-zero kernels and a
+        bias the activation maps to 0) or that no later weight reads removed
+        together with the next layer's matching inputs; its linear head is
+        compressed as above.
 
     See Also
     --------
@@ -355,6 +455,20 @@ def compress(module, *, layout="auto", backend="auto", dense_threshold=None):
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}.")
     sparse_backends = _sparse_backends(backend)
     threshold = _check_threshold(dense_threshold)
+    if not isinstance(module, (SparseMLP, DAGNetwork)):
+        chain = chain_of(module)
+        if any(isinstance(m, nn.Conv2d) for m in chain):
+            return compress_chain(
+                chain,
+                lambda head: _compress_linear(head, layout, sparse_backends, threshold),
+                input_shape=input_shape,
+            )
+        module = nn.Sequential(*chain)
+    return _compress_linear(module, layout, sparse_backends, threshold)
+
+
+def _compress_linear(module, layout, sparse_backends, threshold):
+    """:func:`compress` of a network of linear layers (no convolution)."""
     stages, flatten = _stages_of(module)
     source_stats = linear_stats(module)
     n_features = stages[0].weight.shape[1]

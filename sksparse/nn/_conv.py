@@ -2,8 +2,10 @@
 
 The same design as :class:`~sksparse.nn.MaskedLinear`: the mask is a
 persistent buffer of the weight's shape (saved in ``state_dict``, moved by
-``.to()``), the forward pass convolves with ``weight * mask`` so removed
-weights get zero gradients, and changing the mask zeroes them in place.
+``.to()``), removed weights are kept exactly zero in the stored weight (a
+select, so a NaN there reads as 0) and their gradients are zeroed by a hook,
+so the forward pass convolves with the weight itself, with no per-step
+``weight * mask`` product.
 """
 
 import torch
@@ -147,12 +149,14 @@ class MaskedConv2d(MaskedMixin, nn.Conv2d):
             bound = 1.0 / torch.sqrt(fan_in)
             shape = (-1,) + (1,) * (self.weight.ndim - 1)
             self.weight.uniform_(-1.0, 1.0).mul_(bound.reshape(shape))
-            self.weight.mul_(self.mask)
             if self.bias is not None:
                 self.bias.uniform_(-1.0, 1.0).mul_(bound)
+        self.apply_mask()
 
     def forward(self, input):
-        return self._conv_forward(input, self.weight * self.mask, self.bias)
+        if self._mask_is_full():
+            return self._conv_forward(input, self.weight, self.bias)
+        return self._conv_forward(input, self._masked_weight(), self.bias)
 
     def extra_repr(self):
         return f"{super().extra_repr()}, density={self.density:.3f}"

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from sksparse.nn._masked import _check_mask
+from sksparse.nn._masked import _check_mask, select_kept, zero_removed_
+from sksparse.nn._packing import pack_buffers, pack_mask
 
 __all__ = ["MaskedGRU", "MaskedLSTM", "MaskedRNN", "tile_gates"]
 
@@ -83,6 +84,44 @@ class MaskedRecurrentMixin:
 
     #: Names of the gate blocks, in torch's order.
     gates = ()
+    #: Keyword arguments of the torch cell that this class passes on.
+    _cell_params = ()
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        *,
+        bias=True,
+        batch_first=True,
+        dropout=0.0,
+        ih_masks=None,
+        hh_masks=None,
+        device=None,
+        dtype=None,
+        **cell_kwargs,
+    ):
+        # ``cell_kwargs``: what one cell type adds (nn.RNN's nonlinearity);
+        # anything else torch takes (bidirectional, proj_size) has no masks.
+        unknown = sorted(set(cell_kwargs) - set(self._cell_params))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments {unknown}; "
+                "masked recurrent layers are unidirectional and unprojected."
+            )
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            device=device,
+            dtype=dtype,
+            **cell_kwargs,
+        )
+        self._init_masks(ih_masks, hh_masks, device)
 
     def _init_masks(self, ih_masks, hh_masks, device):
         rows = len(self.gates) * self.hidden_size
@@ -93,6 +132,16 @@ class MaskedRecurrentMixin:
                 f"hh_mask_l{k}", torch.ones(rows, self.hidden_size, device=device)
             )
         self.set_masks(ih_masks, hh_masks, reset=True)
+
+    def __getstate__(self):
+        # Masks go into a pickle as bits and load as the same float buffers.
+        state = dict(super().__getstate__())
+        return pack_buffers(
+            state,
+            lambda name, t: pack_mask(t)
+            if name.startswith(("ih_mask_", "hh_mask_"))
+            else t,
+        )
 
     # -- masks ---------------------------------------------------------------
     @property
@@ -162,7 +211,7 @@ class MaskedRecurrentMixin:
     def apply_mask(self):
         """Zero every weight whose mask is 0 (idempotent)."""
         for weight, mask in self.masked_parameters():
-            weight.mul_(mask)
+            zero_removed_(weight, mask)  # a select: NaN at a removed entry -> 0
         return self
 
     @property
@@ -199,7 +248,8 @@ class MaskedRecurrentMixin:
                 bound = base * torch.sqrt(dense / kept)
                 for kind, mask in (("ih", ih), ("hh", hh)):
                     weight = getattr(self, f"weight_{kind}_l{k}")
-                    weight.uniform_(-1.0, 1.0).mul_(bound).mul_(mask)
+                    weight.uniform_(-1.0, 1.0).mul_(bound)
+                    zero_removed_(weight, mask)
 
     def forward(self, input, hx=None):
         # Torch's forward hands ``self._flat_weights`` to the fused kernel
@@ -212,8 +262,9 @@ class MaskedRecurrentMixin:
         for k in range(self.num_layers):
             for kind in ("ih", "hh"):
                 masks[f"weight_{kind}_l{k}"] = getattr(self, f"{kind}_mask_l{k}")
+        # select_kept, not ``w * mask``: a NaN at a removed entry gives 0.
         self._flat_weights = [
-            w * masks[name] if name in masks else w
+            select_kept(w, masks[name]) if name in masks else w
             for name, w in zip(self._flat_weights_names, dense, strict=True)
         ]
         try:
@@ -368,34 +419,7 @@ class MaskedRNN(MaskedRecurrentMixin, nn.RNN):
     )
 
     gates = ("h",)
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        *,
-        nonlinearity="tanh",
-        bias=True,
-        batch_first=True,
-        dropout=0.0,
-        ih_masks=None,
-        hh_masks=None,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            nonlinearity=nonlinearity,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
-        self._init_masks(ih_masks, hh_masks, device)
+    _cell_params = ("nonlinearity",)
 
 
 class MaskedGRU(MaskedRecurrentMixin, nn.GRU):
@@ -417,32 +441,6 @@ class MaskedGRU(MaskedRecurrentMixin, nn.GRU):
     )
 
     gates = ("r", "z", "n")
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        *,
-        bias=True,
-        batch_first=True,
-        dropout=0.0,
-        ih_masks=None,
-        hh_masks=None,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
-        self._init_masks(ih_masks, hh_masks, device)
 
 
 class MaskedLSTM(MaskedRecurrentMixin, nn.LSTM):
@@ -467,29 +465,3 @@ class MaskedLSTM(MaskedRecurrentMixin, nn.LSTM):
     )
 
     gates = ("i", "f", "g", "o")
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        num_layers=1,
-        *,
-        bias=True,
-        batch_first=True,
-        dropout=0.0,
-        ih_masks=None,
-        hh_masks=None,
-        device=None,
-        dtype=None,
-    ):
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias=bias,
-            batch_first=batch_first,
-            dropout=dropout,
-            device=device,
-            dtype=dtype,
-        )
-        self._init_masks(ih_masks, hh_masks, device)

@@ -5,9 +5,25 @@ from torch import nn
 
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN
 
-__all__ = ["RecurrentSequenceNet"]
+__all__ = ["RecurrentSequenceNet", "make_cell"]
 
-CELLS = {"rnn": MaskedRNN, "gru": MaskedGRU, "lstm": MaskedLSTM}
+CELLS = {"rnn": MaskedRNN, "rnn_relu": MaskedRNN, "gru": MaskedGRU, "lstm": MaskedLSTM}
+# An Elman RNN with ReLU (the paper's "RNN_RELU") is nn.RNN's other nonlinearity.
+_CELL_KWARGS = {"rnn_relu": {"nonlinearity": "relu"}}
+
+
+def make_cell(cell, input_size, hidden_size, num_layers=1, **kwargs):
+    """A masked recurrent layer by name (batch first), e.g. ``"rnn_relu"``."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}.")
+    return CELLS[cell](
+        input_size,
+        hidden_size,
+        num_layers,
+        batch_first=True,
+        **_CELL_KWARGS.get(cell, {}),
+        **kwargs,
+    )
 
 
 class RecurrentSequenceNet(nn.Module):
@@ -15,7 +31,7 @@ class RecurrentSequenceNet(nn.Module):
 
     Parameters
     ----------
-    cell : {"rnn", "gru", "lstm"}
+    cell : {"rnn", "rnn_relu", "gru", "lstm"}
     input_size, hidden_size, n_classes, num_layers : int
     ih_masks, hh_masks : list of array-like or None
         Unit-level or gate-level masks, as the masked layers take them.
@@ -39,11 +55,11 @@ class RecurrentSequenceNet(nn.Module):
         hh_masks=None,
     ):
         super().__init__()
-        self.rnn = CELLS[cell](
+        self.rnn = make_cell(
+            cell,
             input_size,
             hidden_size,
             num_layers,
-            batch_first=True,
             ih_masks=ih_masks,
             hh_masks=hh_masks,
         )

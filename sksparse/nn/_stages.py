@@ -5,6 +5,8 @@ import copy
 import torch
 from torch import nn
 
+from sksparse.nn._masked import select_kept
+
 # Element-wise modules a compressed network can apply between its layers:
 # each maps a unit's pre-activation to its activation on its own, which is
 # what folding a constant neuron into the next bias needs.
@@ -56,7 +58,8 @@ def _effective_weight(linear):
     weight = linear.weight.detach()
     mask = getattr(linear, "mask", None)
     if isinstance(mask, torch.Tensor):
-        weight = weight * mask.to(weight.dtype)
+        # A select: a NaN or inf at a removed position is 0, not 0 * nan.
+        weight = select_kept(weight, mask)
     bias = linear.bias
     if bias is None:
         bias = torch.zeros(weight.shape[0], dtype=weight.dtype)
@@ -207,3 +210,34 @@ def _eliminate(stages, n_features):
         for block, sl in _block_slices(stages[i], sizes):
             needed[block] |= used[sl]
     return needed
+
+
+def input_support(module):
+    """Which input features a feed-forward network's outputs depend on.
+
+    A feature is supported when a kept weight of a neuron that reaches the
+    output reads it: what :func:`~sksparse.nn.compress` keeps, so a network
+    and its compressed form agree. A neuron that lost all its inputs is a
+    constant and one that lost all its outputs is never read; the features
+    only such neurons read are unsupported.
+
+    Parameters
+    ----------
+    module : SparseMLP, DAGNetwork, CompressedNetwork, nn.Sequential or nn.Linear
+
+    Returns
+    -------
+    torch.Tensor of shape (n_features,), bool
+    """
+    from sksparse.nn._compressed import CompressedNetwork
+
+    if isinstance(module, CompressedNetwork):
+        support = torch.zeros(module.n_features_in, dtype=torch.bool)
+        index = module._buffers.get("input_features")
+        if index is None:
+            support[:] = True
+        else:
+            support[index.cpu()] = True
+        return support
+    stages, _ = _stages_of(module)
+    return _eliminate(stages, stages[0].weight.shape[1])[0]

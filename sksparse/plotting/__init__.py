@@ -12,12 +12,15 @@ matplotlib is imported when a function is first called, so that
   mask image per layer (large ones).
 - :func:`plot_predicted_vs_true`: a performance predictor's predictions
   against the true scores.
+- :func:`plot_sensitivity_curve`: the score with one layer pruned, one line
+  per layer, against the amount.
 - :func:`plot_search_progress`: best and median score per generation of a
   structure search.
 """
 
 from sksparse.plotting._compression import plot_accuracy_vs_compression
 from sksparse.plotting._search import plot_predicted_vs_true, plot_search_progress
+from sksparse.plotting._sensitivity import plot_sensitivity_curve
 from sksparse.plotting._structure import plot_masks, plot_structure
 
 __all__ = [
@@ -25,5 +28,6 @@ __all__ = [
     "plot_masks",
     "plot_predicted_vs_true",
     "plot_search_progress",
+    "plot_sensitivity_curve",
     "plot_structure",
 ]

@@ -13,13 +13,16 @@ their state-dict keys and compound repeated prunes).
 """
 
 import numbers
-import re
 
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from sksparse.nn._masked import zero_removed_
 from sksparse.pruning._functional import SCOPES, check_amount
+from sksparse.utils import mask_of, sparsity
+from sksparse.utils._models import _RECURRENT_WEIGHT as _RECURRENT
 
 __all__ = [
     "BasePruner",
@@ -32,7 +35,6 @@ __all__ = [
     "weight_classes",
 ]
 
-_RECURRENT = re.compile(r"^weight_(ih|hh)(_l\d+)?(_reverse)?$")
 # PyTorch stacks gates as row blocks in this order (nn.LSTM / nn.GRU docs).
 _GATES = {3: ("r", "z", "n"), 4: ("i", "f", "g", "o")}
 _PRUNABLE_TYPES = (nn.Linear, nn.modules.conv._ConvNd)
@@ -70,7 +72,7 @@ class PrunableWeight:
     @property
     def mask_buffer(self):
         """The module's mask buffer for this weight, or None."""
-        return _mask_buffer(self.module, self.attr)
+        return mask_of(self.module, self.attr)
 
     def keep(self):
         """Current keep-mask (bool): alive in the mask buffer and non-zero."""
@@ -87,24 +89,6 @@ class PrunableWeight:
 
     def __repr__(self):
         return f"PrunableWeight({self.name!r}, shape={tuple(self.weight.shape)})"
-
-
-def _mask_buffer(module, attr):
-    if attr == "weight":
-        candidates = ("mask",)
-    else:  # sksparse.nn.MaskedLSTM & co.: weight_ih_l0 -> ih_mask_l0
-        kind, _, rest = attr.removeprefix("weight_").partition("_")
-        candidates = (
-            f"{kind}_mask_{rest}" if rest else f"{kind}_mask",
-            attr.replace("weight", "mask", 1),
-            f"{attr}_mask",
-        )
-    weight = getattr(module, attr)
-    for candidate in candidates:
-        buffer = module._buffers.get(candidate)
-        if isinstance(buffer, torch.Tensor) and buffer.shape == weight.shape:
-            return buffer
-    return None
 
 
 def _n_gates(module, weight):
@@ -171,7 +155,7 @@ def find_prunable_weights(module, *, exclude=None, prune_output_layer=True):
             if param.ndim < 2 or id(param) in seen:
                 continue
             if attr == "weight" and (
-                isinstance(sub, _PRUNABLE_TYPES) or _mask_buffer(sub, attr) is not None
+                isinstance(sub, _PRUNABLE_TYPES) or mask_of(sub, attr) is not None
             ):
                 n_gates = 1
             elif _RECURRENT.match(attr):
@@ -271,7 +255,19 @@ def clear_param_state(optimizer, param, mask):
         return
     for value in state.values():
         if isinstance(value, torch.Tensor) and value.shape == param.shape:
-            value.mul_(mask.to(device=value.device, dtype=value.dtype))
+            zero_removed_(value, mask.to(value.device))
+
+
+def net_module(net, attr):
+    """The torch module a callback's ``module`` parameter names on ``net``."""
+    module = getattr(net, attr, None)
+    if not isinstance(module, nn.Module):
+        raise ValueError(
+            f"module={attr!r} names no torch module of the {type(net).__name__} "
+            f"(found {type(module).__name__}); pass the name of the net's "
+            "attribute that holds it, such as 'module_'."
+        )
+    return module
 
 
 def _owner(module, name):
@@ -312,12 +308,12 @@ def apply_masks(module, masks, optimizers=()):
             # A 0.5 entry would scale the weight instead of keeping or removing it.
             raise ValueError(f"masks[{name!r}] must hold only 0 and 1.")
         mask = mask.to(device=weight.device, dtype=weight.dtype)
-        buffer = _mask_buffer(owner, attr)
+        buffer = mask_of(owner, attr)
         if attr == "weight" and callable(getattr(owner, "set_mask", None)):
             owner.set_mask(mask)
         elif buffer is not None:
             buffer.copy_(mask.to(buffer.dtype))
-        weight.mul_(mask)
+        zero_removed_(weight, mask)  # a select: a NaN at a pruned entry -> 0
         for optimizer in optimizers:
             clear_param_state(optimizer, weight, mask)
 
@@ -325,13 +321,10 @@ def apply_masks(module, masks, optimizers=()):
 def prunable_sparsity(module):
     """Fraction of the prunable weights of ``module`` that are zero or masked.
 
-    The project's *sparsity*, over every weight :func:`find_prunable_weights`
-    finds (no exclusions).
+    The project's one definition, :func:`sksparse.utils.sparsity`, under the
+    name this sub-package has always exported.
     """
-    prunable = find_prunable_weights(module)
-    total = sum(pw.weight.numel() for pw in prunable)
-    pruned = sum(int((~pw.keep()).sum()) for pw in prunable)
-    return pruned / total
+    return sparsity(module)
 
 
 def reapply_masks(module, masks):
@@ -339,7 +332,7 @@ def reapply_masks(module, masks):
     with torch.no_grad():
         for name, mask in masks.items():
             owner, attr = _owner(module, name)
-            getattr(owner, attr).mul_(mask)
+            zero_removed_(getattr(owner, attr), mask)
 
 
 class BasePruner(BaseEstimator):
@@ -350,26 +343,20 @@ class BasePruner(BaseEstimator):
     estimator.
     """
 
-    _scopes = SCOPES
-
-    def _validate_params(self):
-        if self.scope not in self._scopes:
-            raise ValueError(
-                f"scope must be one of {self._scopes}, got {self.scope!r}."
-            )
-        if not isinstance(self.prune_output_layer, bool):
-            raise TypeError(
-                "prune_output_layer must be a bool, got "
-                f"{type(self.prune_output_layer).__name__}."
-            )
-        if isinstance(self.min_density, bool) or not isinstance(
-            self.min_density, numbers.Real
-        ):
-            raise TypeError(f"min_density must be a float, got {self.min_density!r}.")
-        if not 0.0 <= self.min_density <= 1.0:
-            raise ValueError(
-                f"min_density must be in [0, 1], got {self.min_density!r}."
-            )
+    # scikit-learn's idiom: ``compute_masks`` checks these through the
+    # inherited ``_validate_params``; what depends on the module (a count
+    # against the number of weights, class names) is checked there too.
+    _parameter_constraints = {
+        "amount": [
+            Interval(numbers.Real, 0, 1, closed="both"),
+            Interval(numbers.Integral, 0, None, closed="left"),
+        ],
+        "scope": [StrOptions(set(SCOPES))],
+        "classes": [StrOptions({"auto", "tensor"}), dict, callable],
+        "exclude": [None, list, tuple, callable],
+        "prune_output_layer": ["boolean"],
+        "min_density": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
 
     def compute_masks(self, module, amount=None):
         """Masks that bring ``module`` to the target sparsity, without changing it.
@@ -404,6 +391,9 @@ class BasePruner(BaseEstimator):
 
         class_weights = [gather(weights, members) for _, members in groups]
         class_keep = [gather(keeps, members) for _, members in groups]
+        # Named first: a pruner whose rule depends on the class (a per-layer
+        # allocation) reads the names in _class_masks.
+        self.weight_classes_ = [name for name, _ in groups]
         class_masks, thresholds = self._class_masks(class_weights, amount, class_keep)
 
         masks = [torch.ones_like(w) for w in weights]

@@ -1,10 +1,16 @@
 """skorch callback that prunes a net while it trains, on a schedule."""
 
-from skorch.callbacks import Callback
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import HasMethods, validate_parameter_constraints
+from skorch.callbacks import Callback, EarlyStopping
 
 from sksparse.pruning._base import (
     apply_masks,
     find_prunable_weights,
+    net_module,
     prunable_sparsity,
     reapply_masks,
 )
@@ -52,6 +58,15 @@ class Pruning(Callback):
     ``partial_fit`` calls. Each epoch's sparsity is recorded in the history
     under ``"sparsity"``.
 
+    A schedule whose last event lies beyond the epochs a fit runs
+    (``max_epochs``) would end short of its target: training starts with a
+    :class:`~sklearn.exceptions.ConvergenceWarning` naming both and the
+    sparsity it will reach. Until the last event, the net's
+    :class:`skorch.callbacks.EarlyStopping` callbacks are held at their
+    start (no misses, no best weights): early stopping counts only from the
+    fully pruned network on, so it can neither stop the schedule nor, with
+    ``load_best=True``, restore a denser network.
+
     Examples
     --------
     >>> import numpy as np
@@ -69,17 +84,25 @@ class Pruning(Callback):
     [0.0, 0.56, 0.77, 0.8, 0.8]
     """
 
+    # ``schedule`` is left to ``check_schedule``, which names what it takes.
+    _parameter_constraints = {
+        "pruner": [HasMethods(["compute_masks"])],
+        "module": [str],
+    }
+
     def __init__(self, pruner, schedule=None, module="module_"):
         self.pruner = pruner
         self.schedule = schedule
         self.module = module
 
     def initialize(self):
-        if not callable(getattr(self.pruner, "compute_masks", None)):
-            raise TypeError(
-                "pruner must have compute_masks(module, amount) (MagnitudePruner, "
-                f"RandomPruner), got {type(self.pruner).__name__}."
-            )
+        # skorch callbacks are not scikit-learn estimators, but their
+        # parameters are checked by the same constraints and messages.
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            self.get_params(deep=False),
+            caller_name=type(self).__name__,
+        )
         self.schedule_ = check_schedule(self.schedule)
         self.masks_ = {}
         self.plain_masks_ = {}
@@ -87,10 +110,42 @@ class Pruning(Callback):
         return self
 
     def _module(self, net):
-        return getattr(net, self.module)
+        return net_module(net, self.module)
+
+    def on_train_begin(self, net, **kwargs):
+        events = self.schedule_.epochs(self.pruner.amount)
+        targets = self.schedule_.targets(self.pruner.amount)
+        done = len(net.history)  # epochs of earlier partial_fit calls
+        end = done + net.max_epochs
+        if events and done <= events[-1] >= end:
+            reached = [t for e, t in zip(events, targets) if e < end]
+            where = f"sparsity {reached[-1]}" if reached else "no pruning at all"
+            warnings.warn(
+                f"the pruning schedule's last event is at epoch {events[-1]} "
+                f"(0-based), but this fit trains epochs {done} to {end - 1} "
+                f"(max_epochs={net.max_epochs}): it ends at {where} instead "
+                f"of {self.pruner.amount}. Set max_epochs to at least "
+                f"{events[-1] + 1 - done} or use a shorter schedule.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+    def _hold_early_stopping(self, net, epoch):
+        events = self.schedule_.epochs(self.pruner.amount)
+        if not events or epoch > events[-1]:
+            return
+        for _, callback in getattr(net, "callbacks_", ()):
+            if isinstance(callback, EarlyStopping):
+                # As EarlyStopping.on_train_begin leaves them.
+                callback.misses_ = 0
+                callback.dynamic_threshold_ = (
+                    np.inf if callback.lower_is_better else -np.inf
+                )
+                callback.best_model_weights_ = None
 
     def on_epoch_begin(self, net, **kwargs):
         epoch = len(net.history) - 1
+        self._hold_early_stopping(net, epoch)
         target = self.schedule_.sparsity_at(epoch, self.pruner.amount)
         module = self._module(net)
         if target is not None:
@@ -104,6 +159,9 @@ class Pruning(Callback):
             self.masks_ = masks
             self.plain_masks_ = {n: m for n, m in masks.items() if n in plain}
             self.pruned_epochs_.append(epoch)
+        # Recorded now too: a callback that ends training in on_epoch_end
+        # (EarlyStopping) may do so before ours runs.
+        net.history.record("sparsity", prunable_sparsity(module))
 
     def on_batch_end(self, net, training=False, **kwargs):
         # Plain layers have no mask in their forward pass: the optimizer step

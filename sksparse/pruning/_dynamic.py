@@ -23,7 +23,8 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from sksparse.nn import clear_optimizer_state
-from sksparse.pruning._base import clear_param_state
+from sksparse.nn._masked import zero_removed_
+from sksparse.pruning._base import clear_param_state, net_module
 from sksparse.utils import net_optimizers
 
 __all__ = ["RigL", "SET", "erdos_renyi_densities"]
@@ -106,7 +107,7 @@ class _Target:
             self.layer.set_mask(mask.to(self.layer.mask.dtype))
         else:
             self.plain_mask = mask.to(self.weight.device)
-            self.weight.mul_(self.plain_mask)
+            zero_removed_(self.weight, self.plain_mask)
 
 
 class BaseDynamicSparsity(Callback):
@@ -236,7 +237,7 @@ class BaseDynamicSparsity(Callback):
         if not hasattr(self, "_hooks"):
             self.initialize()
         self._validate()  # set_params may have changed them since
-        module = getattr(net, self.module)
+        module = net_module(net, self.module)
         if self._rebind(module):
             # partial_fit (or warm start) on the module this callback left,
             # or a copy or unpickled version of it: keep the rewired
@@ -380,7 +381,7 @@ class BaseDynamicSparsity(Callback):
         with torch.no_grad():
             for target in self.targets_:
                 if not target.has_buffer:
-                    target.weight.mul_(target.plain_mask)
+                    zero_removed_(target.weight, target.plain_mask)
         self.step_ += 1
         self._epoch_steps += 1
         if self._is_update_step(self.step_):

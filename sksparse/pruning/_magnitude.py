@@ -1,7 +1,19 @@
-"""Magnitude pruning: class-blinded, class-uniform and class-distributed."""
+"""Magnitude pruning: class-blinded, class-uniform, class-distributed, sensitivity."""
 
-from sksparse.pruning._base import BasePruner
-from sksparse.pruning._functional import magnitude_masks
+import torch
+from sklearn.utils._param_validation import StrOptions
+
+from sksparse.pruning._allocation import check_sensitivity, sensitivity_allocation
+from sksparse.pruning._base import BasePruner, find_prunable_weights
+from sksparse.pruning._functional import (
+    SCOPES,
+    _floors,
+    check_amount,
+    magnitude_masks,
+    n_to_prune,
+    select_masks,
+)
+from sksparse.pruning._patterns import block_masks, check_pattern, nm_mask
 
 __all__ = ["MagnitudePruner"]
 
@@ -20,14 +32,18 @@ class MagnitudePruner(BasePruner):
     amount : float or int, default=0.5
         Target sparsity: a float in ``[0, 1]`` is the fraction of prunable
         weights that are zero afterwards, an int the number of them.
-    scope : {"class-blinded", "class-uniform", "class-distributed"}, \
-            default="class-blinded"
+    scope : {"class-blinded", "class-uniform", "class-distributed", \
+            "sensitivity"}, default="class-blinded"
         ``"class-blinded"``: one magnitude threshold over all classes (same
         masks as ``torch.nn.utils.prune.global_unstructured`` with
         ``L1Unstructured``). ``"class-uniform"``: the same fraction pruned in
         every class (as per-layer ``l1_unstructured``). ``"class-distributed"``:
         weights with ``|w| < λ·σ_c`` are pruned in class ``c``, ``λ`` chosen so
-        that the total is ``amount``.
+        that the total is ``amount``. ``"sensitivity"``: each class pruned as
+        far as its curve in ``sensitivity`` allows for the global target: the
+        weights go where they cost the least measured score per weight (the
+        sum of the classes' drops, read off their curves, is minimal), then
+        by magnitude within the class.
     classes : {"auto", "tensor"}, dict or callable, default="auto"
         Grouping of weights into classes. ``"auto"``: one class per weight
         tensor, and one per gate of a recurrent matrix (a gate's input or
@@ -45,6 +61,24 @@ class MagnitudePruner(BasePruner):
         Every class keeps at least this fraction of its weights (when that
         many are alive), against layer collapse at high sparsity. With a floor
         that makes ``amount`` unreachable, a warning says so.
+    sensitivity : tuple (layers, scores, amounts), default=None
+        With ``scope="sensitivity"``: what
+        :func:`~sksparse.pruning.sensitivity_curve` returned (``layers``,
+        ``scores``) and the ``amounts`` it was given. Every class pruned must
+        be one of its layers (``classes="auto"`` names a feed-forward net's
+        classes by parameter name, as the curve does).
+    pattern : None, "N:M" or tuple (r, c), default=None
+        Structure of the masks, per weight tensor (read as ``(out, in)``, a
+        convolution's as ``(out, in * kh * kw)``). None: any weight may go.
+        ``"N:M"`` (``"2:4"`` is torch.ao's semi-structured layout): in every
+        row, the ``N`` largest of each ``M`` consecutive input weights are
+        kept, so the sparsity is ``1 - N/M`` whatever ``amount`` says.
+        ``(r, c)``: whole ``r x c`` blocks go, weakest L2 norm first, until
+        ``amount`` is pruned (``scope`` ranks the blocks of all layers
+        together or prunes each layer to ``amount``). Patterns take the
+        scopes ``"class-blinded"`` and ``"class-uniform"`` and no
+        ``min_density``. :func:`sksparse.nn.compress` stores such layers
+        as blocks or as N:M values and indices where that measures faster.
 
     Attributes
     ----------
@@ -60,6 +94,12 @@ class MagnitudePruner(BasePruner):
         Number of them pruned after the last call.
     sparsity_ : float
         ``n_pruned_ / n_weights_``.
+    sensitivity_amounts_ : dict of str to float
+        With ``scope="sensitivity"``: the fraction of each class pruned by
+        the last call.
+    sensitivity_drops_ : dict of str to float
+        With ``scope="sensitivity"``: the drop each class's curve gives at
+        its amount (the allocation minimises their sum).
 
     See Also
     --------
@@ -99,6 +139,13 @@ class MagnitudePruner(BasePruner):
     198
     """
 
+    _parameter_constraints = {
+        **BasePruner._parameter_constraints,
+        "scope": [StrOptions({*SCOPES, "sensitivity"})],
+        "sensitivity": [None, tuple, list],
+        "pattern": [None, str, tuple, list],
+    }
+
     def __init__(
         self,
         amount=0.5,
@@ -108,6 +155,8 @@ class MagnitudePruner(BasePruner):
         exclude=None,
         prune_output_layer=True,
         min_density=0.0,
+        sensitivity=None,
+        pattern=None,
     ):
         self.amount = amount
         self.scope = scope
@@ -115,8 +164,107 @@ class MagnitudePruner(BasePruner):
         self.exclude = exclude
         self.prune_output_layer = prune_output_layer
         self.min_density = min_density
+        self.sensitivity = sensitivity
+        self.pattern = pattern
+
+    def compute_masks(self, module, amount=None):
+        """Masks that bring ``module`` to the target sparsity, without changing it.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+        amount : float or int, default=None
+            Overrides the pruner's ``amount`` (schedules pass their step's
+            target here).
+
+        Returns
+        -------
+        dict of str to torch.Tensor
+            Qualified parameter name to a float 0/1 mask of the weight's
+            shape. A weight already pruned is 0 in its mask.
+        """
+        pattern = check_pattern(self.pattern)
+        if pattern is None:
+            return super().compute_masks(module, amount)
+        self._validate_params()
+        if self.scope not in ("class-blinded", "class-uniform"):
+            raise ValueError(
+                f"pattern={self.pattern!r} takes scope 'class-blinded' or "
+                f"'class-uniform', got scope={self.scope!r}."
+            )
+        if self.min_density:
+            raise ValueError(
+                f"pattern={self.pattern!r} keeps whole groups or blocks: set "
+                f"min_density=0, got {self.min_density!r}."
+            )
+        prunable = find_prunable_weights(
+            module, exclude=self.exclude, prune_output_layer=self.prune_output_layer
+        )
+        weights = [pw.weight.detach() for pw in prunable]
+        keeps = [pw.keep() for pw in prunable]
+        n_weights = sum(w.numel() for w in weights)
+        amount = self.amount if amount is None else amount
+        check_amount(amount, n_weights)
+        kind, a, b = pattern
+        if kind == "nm":
+            flat = [nm_mask(w, k, a, b) for w, k in zip(weights, keeps)]
+        elif self.scope == "class-blinded":
+            count = n_to_prune(amount, n_weights)
+            flat = block_masks(weights, keeps, count, a, b)
+        else:
+            fraction = n_to_prune(amount, n_weights) / n_weights
+            counts = [round(fraction * w.numel()) for w in weights]
+            flat = block_masks(weights, keeps, counts, a, b, scope="class-uniform")
+        masks = [m.to(w.dtype) for m, w in zip(flat, weights)]
+        self.weight_classes_ = [pw.name for pw in prunable]
+        self.thresholds_ = None
+        self.n_weights_ = n_weights
+        self.n_pruned_ = int(sum((m == 0).sum() for m in masks))
+        self.sparsity_ = self.n_pruned_ / n_weights
+        return {pw.name: m for pw, m in zip(prunable, masks)}
 
     def _class_masks(self, weights, amount, keep):
+        if self.scope == "sensitivity":
+            return self._sensitivity_masks(weights, amount, keep)
+        if self.sensitivity is not None:
+            raise ValueError(
+                "sensitivity is used with scope='sensitivity' only, got "
+                f"scope={self.scope!r}; drop sensitivity or set the scope."
+            )
         return magnitude_masks(
             weights, amount, scope=self.scope, keep=keep, min_density=self.min_density
         )
+
+    def _sensitivity_masks(self, weights, amount, keep):
+        if self.sensitivity is None:
+            raise ValueError(
+                "scope='sensitivity' needs sensitivity=(layers, scores, amounts), "
+                "the curve of sksparse.pruning.sensitivity_curve and its amounts."
+            )
+        check_sensitivity(self.sensitivity)
+        names = self.weight_classes_
+        # Already pruned (mask 0 or exactly zero) counts and is never revived.
+        alive = [
+            (w.reshape(-1) != 0) & k.reshape(-1).bool() for w, k in zip(weights, keep)
+        ]
+        sizes = [w.numel() for w in weights]
+        floors = _floors(alive, self.min_density)
+        counts, drops = sensitivity_allocation(
+            self.sensitivity,
+            names,
+            sizes,
+            n_to_prune(amount, sum(sizes)),
+            pruned=[n - int(a.sum()) for n, a in zip(sizes, alive)],
+            caps=[n - f for n, f in zip(sizes, floors)],
+        )
+        masks, thresholds = [], []
+        for w, a, count in zip(weights, alive, counts):
+            scores = w.reshape(-1).abs().to(torch.float64)
+            (mask,), (threshold,) = select_masks([scores], count, keep=[a])
+            masks.append(mask.reshape(w.shape))
+            thresholds.append(threshold)
+        self.sensitivity_amounts_ = {
+            n: c / size for n, c, size in zip(names, counts, sizes)
+        }
+        self.sensitivity_drops_ = dict(zip(names, drops))
+        return masks, thresholds

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import StrOptions
 
 from sksparse.pruning._base import BasePruner
 from sksparse.pruning._functional import random_masks
@@ -59,7 +60,11 @@ class RandomPruner(BasePruner):
     (165, 220)
     """
 
-    _scopes = ("class-blinded", "class-uniform")
+    _parameter_constraints = {
+        **BasePruner._parameter_constraints,
+        "scope": [StrOptions({"class-blinded", "class-uniform"})],
+        "random_state": ["random_state"],
+    }
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ the start of the epochs the schedule names (``start``, ``frequency``).
 import numbers
 
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 
 __all__ = [
     "BaseSchedule",
@@ -18,13 +19,6 @@ __all__ = [
     "check_schedule",
     "cubic_sparsity",
 ]
-
-
-def _check_int(value, name, *, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}.")
-    if value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
 
 
 def _scaled(final, fraction):
@@ -73,9 +67,12 @@ class BaseSchedule(BaseEstimator):
     epochs ``start + i * frequency``.
     """
 
+    _parameter_constraints = {
+        "start": [Interval(numbers.Integral, 0, None, closed="left")]
+    }
+
     def _validate(self):
-        _check_int(self.start, "start", low=0)
-        _check_int(getattr(self, "frequency", 1), "frequency", low=1)
+        self._validate_params()
 
     def targets(self, final_sparsity):
         """Cumulative target of every pruning event, in order."""
@@ -141,6 +138,12 @@ class Iterative(BaseSchedule):
     [0.3, 0.6, 0.9]
     """
 
+    _parameter_constraints = {
+        **BaseSchedule._parameter_constraints,
+        "n_steps": [Interval(numbers.Integral, 1, None, closed="left")],
+        "frequency": [Interval(numbers.Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, n_steps=3, *, start=0, frequency=1):
         self.n_steps = n_steps
         self.start = start
@@ -148,7 +151,6 @@ class Iterative(BaseSchedule):
 
     def targets(self, final_sparsity):
         self._validate()
-        _check_int(self.n_steps, "n_steps", low=1)
         return [
             _scaled(final_sparsity, (i + 1) / self.n_steps) for i in range(self.n_steps)
         ]
@@ -183,6 +185,11 @@ class Gradual(BaseSchedule):
     [0.0, 0.7, 0.8]
     """
 
+    _parameter_constraints = {
+        **Iterative._parameter_constraints,
+        "initial_sparsity": [Interval(numbers.Real, 0, 1, closed="both")],
+    }
+
     def __init__(self, n_steps=10, *, start=0, frequency=1, initial_sparsity=0.0):
         self.n_steps = n_steps
         self.start = start
@@ -191,12 +198,7 @@ class Gradual(BaseSchedule):
 
     def targets(self, final_sparsity):
         self._validate()
-        _check_int(self.n_steps, "n_steps", low=1)
         s_i = self.initial_sparsity
-        if isinstance(s_i, bool) or not isinstance(s_i, numbers.Real):
-            raise TypeError(f"initial_sparsity must be a float, got {s_i!r}.")
-        if not 0.0 <= s_i <= 1.0:
-            raise ValueError(f"initial_sparsity must be in [0, 1], got {s_i!r}.")
         steps = range(self.n_steps + 1)
         if isinstance(final_sparsity, numbers.Integral):
             if s_i != 0:

@@ -1,18 +1,26 @@
-"""Atomic, validated checkpoints of a running search.
+"""Atomic, validated, pickle-free checkpoints of a running search.
 
 A checkpoint is written to a temporary file in the target's directory,
 flushed to disk and moved over the target with :func:`os.replace`, which is
 atomic on POSIX and Windows: a search killed at any moment leaves either the
 previous checkpoint or the new one, never a torn file.
 
-The file holds a pickled envelope: a format tag, the *fingerprint* of the
+The file is JSON (format version 2): a format tag, the *fingerprint* of the
 search that wrote it (hashes of everything that decides its random stream:
-estimator, parameter space, data, cv, random_state, ...), the pickled state
-and that state's SHA-256. Reading checks all three and raises a
-:class:`ValueError` naming the checkpoint when the file is corrupted or was
-written by a different search, so that a search never restarts silently.
+estimator, parameter space, data, cv, random_state, ...), the state as
+tagged-JSON text (:mod:`sksparse.search._codec`), that text's SHA-256 and
+its HMAC-SHA256 under this user's key. Reading checks the format, the
+checksum and the fingerprint and raises a :class:`ValueError` naming the
+checkpoint when the file is corrupted or was written by a different
+search, so that a search never restarts silently.
 
-Checkpoints are pickles: load only those you wrote yourself.
+Reading runs no code. A state that holds objects JSON cannot express (a
+``param_space`` over estimator objects, say) carries them pickled; those
+parts are unpickled only after the HMAC proves that this user's key signed
+the text, checked with :func:`hmac.compare_digest` before anything is
+decoded. A forged file (its checksum recomputed) or one written under
+another user's key is refused without unpickling anything; so is a version 1
+checkpoint, which was a pickle.
 
 While a search runs it holds :func:`checkpoint_lock`: a lock file beside
 the checkpoint, so that two searches never write one checkpoint in turn.
@@ -21,6 +29,8 @@ the checkpoint, so that two searches never write one checkpoint in turn.
 import contextlib
 import errno
 import hashlib
+import hmac
+import json
 import numbers
 import os
 import pickle
@@ -33,6 +43,15 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from sksparse.search._codec import (
+    UntrustedPickleError,
+    decode,
+    encode,
+    has_pickle,
+    key_path,
+    local_key,
+    sign,
+)
 from sksparse.search._space import LayerSizes, PriorChoice
 from sksparse.utils._files import atomic_write, remove_stale_temporaries
 
@@ -44,17 +63,20 @@ __all__ = [
 ]
 
 _FORMAT = "sksparse.search checkpoint"
-_VERSION = 1
+_VERSION = 2
+# Protocol 2+ pickles start with PROTO (0x80); version 1 checkpoints did.
+_PICKLE_PROTO = 0x80
 
 
 def write_checkpoint(path, state, fingerprint):
-    """Write ``state`` to ``path`` atomically.
+    """Write ``state`` to ``path`` atomically, as signed JSON.
 
     Parameters
     ----------
     path : str or os.PathLike
     state : object
-        Anything picklable.
+        Dicts, lists, tuples, numbers, strings, numpy arrays and networkx
+        graphs are stored as JSON; anything else is pickled and signed.
     fingerprint : dict of str to str
         Hashes of what the state depends on; :func:`read_checkpoint` compares
         them with the reader's.
@@ -64,19 +86,32 @@ def write_checkpoint(path, state, fingerprint):
     path : pathlib.Path
     """
     path = Path(path)
-    payload = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    encoded = encode(state)
+    text = json.dumps(encoded, allow_nan=False, separators=(",", ":"))
+    # The key is made only when a pickled part needs it: a search over
+    # sksparse's estimators never writes to the user's config folder.
+    key = local_key(create=has_pickle(encoded))
     envelope = {
         "format": _FORMAT,
         "version": _VERSION,
         "fingerprint": dict(fingerprint),
-        "sha256": hashlib.sha256(payload).hexdigest(),
-        "state": payload,
+        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "signature": None if key is None else sign(text, key),
+        "state": text,
     }
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path, "wb") as file:
-        pickle.dump(envelope, file, protocol=pickle.HIGHEST_PROTOCOL)
+    with atomic_write(path, "w") as file:
+        json.dump(envelope, file, allow_nan=False)
     return path
+
+
+def _corrupted(path, why):
+    return ValueError(
+        f"checkpoint {str(path)!r} is corrupted or not a sksparse checkpoint "
+        f"({why}). Delete it or pass another checkpoint path to start a new "
+        "search."
+    )
 
 
 def read_checkpoint(path, fingerprint):
@@ -95,28 +130,24 @@ def read_checkpoint(path, fingerprint):
     Raises
     ------
     ValueError
-        If the file is not a readable sksparse checkpoint, its state does not
-        match its checksum, or it was written by a search whose fingerprint
-        differs (the message lists what differs).
+        If the file is not a readable sksparse checkpoint, was written by an
+        older sksparse (a pickle, never unpickled), its state does not match
+        its checksum, it was written by a search whose fingerprint differs
+        (the message lists what differs), or it holds pickled objects that
+        this user's key did not sign.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as file:
-            envelope = pickle.load(file)
-    except (
-        pickle.UnpicklingError,
-        EOFError,
-        AttributeError,
-        ImportError,
-        IndexError,
-        TypeError,
-        ValueError,
-    ) as exc:
+    data = path.read_bytes()
+    if data[:1] == bytes([_PICKLE_PROTO]):
         raise ValueError(
-            f"checkpoint {str(path)!r} is corrupted or not a sksparse checkpoint "
-            f"({type(exc).__name__}: {exc}). Delete it or pass another "
-            "checkpoint path to start a new search."
-        ) from None
+            f"checkpoint {str(path)!r} was written by an older sksparse (a "
+            "pickle, which is not loaded: unpickling runs code). Delete it or "
+            "pass another checkpoint path to start a new search."
+        )
+    try:
+        envelope = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _corrupted(path, f"{type(exc).__name__}: {exc}") from None
     if not isinstance(envelope, dict) or envelope.get("format") != _FORMAT:
         raise ValueError(
             f"checkpoint {str(path)!r} is not a sksparse search checkpoint. "
@@ -126,16 +157,19 @@ def read_checkpoint(path, fingerprint):
         raise ValueError(
             f"checkpoint {str(path)!r} has format version "
             f"{envelope.get('version')!r}; this sksparse reads version {_VERSION}."
+            " Delete it or pass another checkpoint path."
         )
-    payload = envelope.get("state")
-    if not isinstance(payload, bytes) or hashlib.sha256(
-        payload
-    ).hexdigest() != envelope.get("sha256"):
+    text = envelope.get("state")
+    if not isinstance(text, str) or not hmac.compare_digest(
+        hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        str(envelope.get("sha256")),
+    ):
         raise ValueError(
             f"checkpoint {str(path)!r} is corrupted: its state does not match "
             "its checksum. Delete it or pass another checkpoint path."
         )
-    written = envelope.get("fingerprint") or {}
+    written = envelope.get("fingerprint")
+    written = written if isinstance(written, dict) else {}
     differs = sorted(
         key
         for key in set(written) | set(fingerprint)
@@ -148,7 +182,37 @@ def read_checkpoint(path, fingerprint):
             "Use the same estimator, param_space, data, cv and random_state, "
             "or delete the checkpoint / pass another path to start afresh."
         )
-    return pickle.loads(payload)
+    # Before anything is decoded: did this user's key sign the text?
+    key = local_key(create=False)
+    signature = envelope.get("signature")
+    trusted = (
+        key is not None
+        and isinstance(signature, str)
+        and hmac.compare_digest(sign(text, key), signature)
+    )
+    try:
+        return decode(json.loads(text), trusted=trusted)
+    except UntrustedPickleError:
+        raise ValueError(
+            f"checkpoint {str(path)!r} holds pickled objects but is not signed "
+            f"by this user's key ({str(key_path())!r}), so it may not have been "
+            "written by this user's search; refusing to unpickle it (that runs "
+            "code). Delete it or pass another checkpoint path; a checkpoint "
+            "holds pickled objects only when param_space holds values JSON "
+            "cannot express."
+        ) from None
+    except (
+        ValueError,
+        RecursionError,
+        pickle.UnpicklingError,
+        AttributeError,
+        ImportError,
+        EOFError,
+        IndexError,
+        TypeError,
+    ) as exc:
+        # A signed pickled part that no longer loads (a class renamed since).
+        raise _corrupted(path, f"{type(exc).__name__}: {exc}") from None
 
 
 # -- one search per checkpoint -------------------------------------------------

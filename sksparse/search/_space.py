@@ -63,6 +63,11 @@ class _Categorical:
         return self.choices[int(rng.integers(len(self.choices)))]
 
     def mutate(self, value, rng):
+        # A value read back from a checkpoint is an equal copy of its choice,
+        # and objects such as estimators compare by identity: without this, a
+        # resumed search drew other mutations than an uninterrupted one.
+        key = _key(value)
+        value = next((c for c in self.choices if _key(c) == key), value)
         return mutate_categorical(value, self.choices, rng)
 
     def contains(self, value):

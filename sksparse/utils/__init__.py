@@ -5,7 +5,13 @@ numpy only at import time (torch lazily, inside the functions that need it)
 and never scikit-learn or skorch, so every floor may use it.
 """
 
-from sksparse.utils._models import find_module, find_net, net_optimizers
+from sksparse.utils._models import (
+    find_module,
+    find_net,
+    mask_of,
+    net_optimizers,
+    sparsity,
+)
 from sksparse.utils._validation import (
     check_density,
     check_generator,
@@ -21,6 +27,8 @@ __all__ = [
     "draw_seed",
     "find_module",
     "find_net",
+    "mask_of",
     "net_optimizers",
+    "sparsity",
     "spawn_generators",
 ]

@@ -7,7 +7,9 @@ module. These functions walk that nesting by duck typing (attributes, not
 classes), so this floor needs neither scikit-learn nor skorch.
 """
 
-__all__ = ["find_module", "find_net", "net_optimizers"]
+import re
+
+__all__ = ["find_module", "find_net", "mask_of", "net_optimizers", "sparsity"]
 
 #: Deepest nesting walked: a search over a pipeline over a pruned estimator
 #: over an estimator is 4; more means a cycle or a structure we do not know.
@@ -103,3 +105,82 @@ def net_optimizers(net):
     names = getattr(net, "_optimizers", None) or ["optimizer"]
     found = [getattr(net, f"{name}_", None) for name in names]
     return [opt for opt in found if opt is not None]
+
+
+_RECURRENT_WEIGHT = re.compile(r"^weight_(ih|hh)(_l\d+)?(_reverse)?$")
+
+
+def mask_of(module, attr):
+    """The mask buffer ``module`` keeps for its weight ``attr``, or None.
+
+    ``weight`` pairs with ``mask`` (``sksparse.nn.MaskedLinear`` & co.); a
+    recurrent ``weight_ih_l0`` with ``ih_mask_l0`` (``sksparse.nn.MaskedLSTM``),
+    ``mask_ih_l0`` or ``weight_ih_l0_mask``. Only a buffer of the weight's own
+    shape counts.
+    """
+    import torch
+
+    if attr == "weight":
+        candidates = ("mask",)
+    else:
+        kind, _, rest = attr.removeprefix("weight_").partition("_")
+        candidates = (
+            f"{kind}_mask_{rest}" if rest else f"{kind}_mask",
+            attr.replace("weight", "mask", 1),
+            f"{attr}_mask",
+        )
+    weight = getattr(module, attr)
+    for candidate in candidates:
+        buffer = module._buffers.get(candidate)
+        if isinstance(buffer, torch.Tensor) and buffer.shape == weight.shape:
+            return buffer
+    return None
+
+
+def sparsity(module):
+    """Fraction of a network's connections that are pruned: the project's *sparsity*.
+
+    Counted over the weight matrices pruners act on: those of linear and
+    convolution layers, of masked layers, the recurrent ``weight_ih``/
+    ``weight_hh`` matrices, and the stored weights of compact layers
+    (``sksparse.nn.compress``: ``nnz`` over ``out_features * in_features``).
+    A weight with a mask counts what its mask removes, any other what is
+    exactly zero. Embeddings, norms and biases do not count. ``0.0`` for a
+    module without such weights.
+
+    A compressed network (``sksparse.nn.compress``) answers for the network it
+    was made from (its ``source_stats``): the neurons it removed were part of
+    that network's connections, so a compressed estimator reports the same
+    sparsity as the one it came from.
+    """
+    import torch
+    from torch import nn
+
+    stats = getattr(module, "source_stats", None)
+    if isinstance(stats, dict) and stats.get("flops"):
+        return 1.0 - stats["flops_nz"] / stats["flops"]
+
+    plain_types = (nn.Linear, nn.modules.conv._ConvNd)
+    total = pruned = 0
+    for sub in module.modules():
+        if not any(True for _ in sub.parameters(recurse=False)) and hasattr(
+            sub, "nnz"
+        ):  # a compact layer: its weights are buffers, some in CSR form
+            size = int(getattr(sub, "out_features", 0)) * int(
+                getattr(sub, "in_features", 0)
+            )
+            if size and not hasattr(sub, "layers"):
+                total += size
+                pruned += size - int(sub.nnz)
+            continue
+        for attr, weight in sub.named_parameters(recurse=False):
+            if weight.ndim < 2:
+                continue
+            mask = mask_of(sub, attr)
+            plain = attr == "weight" and isinstance(sub, plain_types)
+            if mask is None and not plain and not _RECURRENT_WEIGHT.match(attr):
+                continue
+            kept = mask if isinstance(mask, torch.Tensor) else weight.detach() != 0
+            total += weight.numel()
+            pruned += weight.numel() - int(kept.count_nonzero())
+    return pruned / total if total else 0.0
