@@ -12,7 +12,8 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: install data demo test test-all lint format docs bench bench-training \
 	bench-pruning bench-inference bench-inference-quick bench-sparse-training bench-rnn \
-	bench-search bench-lottery bench-paper-reber bench-paper-pruning bench-peers-env clean
+	bench-search bench-lottery bench-structured bench-paper-reber bench-paper-pruning \
+	bench-peers-env clean
 
 install: $(VENV)/.installed
 
@@ -61,7 +62,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	touch $@
 
 bench: bench-training bench-pruning bench-inference bench-sparse-training bench-rnn bench-search \
-	bench-lottery
+	bench-lottery bench-structured
 
 bench-training: install data
 	$(BIN)/python benchmarks/training.py
@@ -72,6 +73,10 @@ bench-pruning: install data
 # Lottery tickets: rewinding against the papers' controls (about 30 min of one core).
 bench-lottery: install data
 	$(BIN)/python benchmarks/lottery.py
+
+# Block and N:M sparsity against unstructured CSR: kernel speed and accuracy.
+bench-structured: install data
+	$(BIN)/python benchmarks/structured.py
 
 bench-inference: install
 	$(BIN)/python benchmarks/inference.py

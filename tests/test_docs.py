@@ -178,3 +178,24 @@ def test_user_guide_references_resolve(page):
                 assert hasattr(obj, attr), f"{page.name}: {target} does not exist"
                 obj = getattr(obj, attr)
             break
+
+
+def test_reliability_page_cites_tests_that_exist():
+    # Each row names the test that holds it: a renamed test must not leave
+    # the page pointing at nothing. ``::name`` continues the file before it.
+    text = (DOCS / "user_guide" / "reliability.rst").read_text()
+    tests = Path(__file__).resolve().parent
+    cited, current = 0, None
+    for file, name in re.findall(
+        r"``(?:tests/)?(test_\w+\.py)?(?:::(test_\w+))?``", text
+    ):
+        if file:
+            current = tests / file
+            assert current.exists(), f"reliability.rst cites {file}, which is missing"
+        if name:
+            assert current is not None
+            assert re.search(
+                rf"^def {name}\(", current.read_text(), re.MULTILINE
+            ), f"reliability.rst cites {current.name}::{name}, which is missing"
+            cited += 1
+    assert cited >= 20

@@ -1,11 +1,8 @@
 """compress() of convolutional chains: masks folded, dead channels removed."""
 
-import gc
 import io
-import types
 
 import joblib
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -47,25 +44,6 @@ def _same(small, net, X, atol=1e-5):
     got = small(X)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=atol, rtol=1e-5)
-
-
-def _tensor_elements(obj):
-    """Elements of every distinct tensor storage reachable from ``obj``."""
-    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-    seen, storages, stack = set(), {}, [obj]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen or isinstance(item, skip):
-            continue
-        seen.add(id(item))
-        if isinstance(item, torch.Tensor):
-            storage = item.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes() // item.element_size()
-        elif isinstance(item, np.ndarray):
-            storages[id(item)] = item.size
-        else:
-            stack.extend(gc.get_referents(item))
-    return sum(storages.values())
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -228,7 +206,7 @@ def test_what_is_no_chain_is_refused_by_name(module, message):
         compress(module)
 
 
-def test_compressed_cnn_file_holds_no_dense_copy():
+def test_compressed_cnn_file_holds_no_dense_copy(tensor_elements):
     net = _cnn(0, density=0.3)
     small = compress(net, layout="csr")
     stored = sum(layer.n_stored + layer.bias.numel() for layer in small.compact_layers)
@@ -239,7 +217,7 @@ def test_compressed_cnn_file_holds_no_dense_copy():
     dense = sum(p.numel() for p in net.parameters())
     # Every tensor element the file holds: kept kernels, CSR values and
     # indices, biases, the head's kept-feature index. No masked network.
-    elements = _tensor_elements(loaded)
+    elements = tensor_elements(loaded)
     csr_indices = sum(
         layer.col_indices.numel() + layer.crow_indices.numel()
         for layer in loaded.compact_layers

@@ -24,21 +24,32 @@ def net():
     return nn.Sequential(nn.Linear(50, 40), nn.ReLU(), nn.Linear(40, 10))
 
 
-def test_target_met_with_one_tolerated_drop_for_every_layer():
-    pruner = MagnitudePruner(0.7, scope="sensitivity", sensitivity=CURVE)
+def _drop(name, amount):
+    scores = CURVE[1][CURVE[0].index(name)]
+    return scores[0] - np.interp(amount, AMOUNTS, scores)
+
+
+@pytest.mark.parametrize("target", [0.3, 0.6, 0.7, 0.8])
+def test_target_met_at_the_least_summed_drop(target):
+    pruner = MagnitudePruner(target, scope="sensitivity", sensitivity=CURVE)
     masks = pruner.compute_masks(net())
-    assert pruner.sparsity_ == 0.7
+    assert pruner.sparsity_ == pytest.approx(target, abs=1e-3)
     amounts = pruner.sensitivity_amounts_
     for name, mask in masks.items():
         assert (mask == 0).float().mean().item() == pytest.approx(amounts[name])
-    # The insensitive layer takes most of the pruning.
-    assert amounts["0.weight"] > 0.8 > 0.1 > amounts["2.weight"] > 0
-    # Each layer's drop, read off its own curve at its amount, is the one
-    # tolerance (linear between the measured amounts).
-    tolerance = pruner.sensitivity_tolerance_
-    for name, scores in zip(CURVE[0], CURVE[1]):
-        drop = scores[0] - np.interp(amounts[name], AMOUNTS, scores)
-        assert drop == pytest.approx(tolerance, abs=2e-3)
+    for name, drop in pruner.sensitivity_drops_.items():
+        assert drop == pytest.approx(_drop(name, amounts[name]), abs=1e-6)
+    # No other split of the target between the layers (2000 and 400 weights)
+    # has a smaller sum of the drops their curves give.
+    ours = sum(pruner.sensitivity_drops_.values())
+    best = min(
+        _drop("0.weight", a0) + _drop("2.weight", (target * 2400 - a0 * 2000) / 400)
+        for a0 in np.linspace(0, 0.9, 901)
+        if 0 <= target * 2400 - a0 * 2000 <= 0.9 * 400
+    )
+    assert ours <= best + 1e-3
+    # The insensitive layer takes the pruning.
+    assert amounts["0.weight"] >= min(target * 2400 / 2000, 0.8) - 1e-3
 
 
 def test_within_a_layer_the_smallest_weights_go():
@@ -52,12 +63,13 @@ def test_within_a_layer_the_smallest_weights_go():
             assert pruned.max() <= kept.min()
 
 
-def test_equal_curves_allocate_the_same_fraction():
+def test_with_equal_curves_the_larger_layer_goes_first():
+    # The same fraction of a larger layer frees more weights for the same drop.
     flat = (["0.weight", "2.weight"], [[0.9, 0.8, 0.6], [0.9, 0.8, 0.6]], [0, 0.5, 0.9])
-    pruner = MagnitudePruner(0.5, scope="sensitivity", sensitivity=flat)
+    pruner = MagnitudePruner(0.4, scope="sensitivity", sensitivity=flat)
     pruner.compute_masks(net())
-    a, b = pruner.sensitivity_amounts_.values()
-    assert a == pytest.approx(0.5, abs=1e-3) and b == pytest.approx(0.5, abs=1e-2)
+    amounts = pruner.sensitivity_amounts_
+    assert amounts["0.weight"] == pytest.approx(0.48) and amounts["2.weight"] == 0
 
 
 def test_pruned_weights_stay_pruned_and_count():

@@ -103,6 +103,7 @@ PUBLIC = {
         "spearman_scorer",
     ],
     "sksparse.nn": [
+        "BlockLinear",
         "CompactConv2d",
         "CompactLinear",
         "CompressedConvNetwork",
@@ -113,6 +114,7 @@ PUBLIC = {
         "MaskedLSTM",
         "MaskedLinear",
         "MaskedRNN",
+        "NMLinear",
         "SparseCNN",
         "SparseMLP",
         "clear_optimizer_state",

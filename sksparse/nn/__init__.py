@@ -17,8 +17,10 @@ from sksparse.nn._mlp import DAGNetwork, SparseMLP
 from sksparse.nn._recurrent import MaskedGRU, MaskedLSTM, MaskedRNN, tile_gates
 from sksparse.nn._sequence import RecurrentSequenceNet
 from sksparse.nn._sparse_train import CSRMLP, CSRLinear
+from sksparse.nn._structured import BlockLinear, NMLinear
 
 __all__ = [
+    "BlockLinear",
     "CSRLinear",
     "CSRMLP",
     "CompactConv2d",
@@ -32,6 +34,7 @@ __all__ = [
     "MaskedLSTM",
     "MaskedLinear",
     "MaskedRNN",
+    "NMLinear",
     "RecurrentSequenceNet",
     "SparseCNN",
     "SparseMLP",

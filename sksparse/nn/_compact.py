@@ -57,7 +57,7 @@ __all__ = [
     "numba_available",
 ]
 
-LAYOUTS = ("auto", "dense", "csr")
+LAYOUTS = ("auto", "dense", "csr", "bsr", "nm")
 
 
 # -- compact layers ------------------------------------------------------------
@@ -302,13 +302,49 @@ def _sparse_backends(backend):
     return (resolved,)
 
 
+def _structured_layers(weight, bias, backends):
+    """Block (BSR) and N:M candidates for a layer whose non-zeros have either form."""
+    from sksparse.nn._structured import BlockLinear, NMLinear, find_blocks, find_nm
+
+    candidates = {}
+    if "numba" not in backends and "torch" not in backends:
+        return candidates
+    blocks = find_blocks(weight)
+    if blocks is not None:
+        if "numba" in backends:
+            candidates["bsr-numba"] = BlockLinear(weight, bias, blocks, "numba")
+        if "torch" in backends and blocks[0] == blocks[1]:
+            candidates["bsr-torch"] = BlockLinear(weight, bias, blocks, "torch")
+    nm = find_nm(weight)
+    if nm is not None and "numba" in backends:
+        candidates["nm"] = NMLinear(weight, bias, *nm)
+    return candidates
+
+
+def _forced_structure(weight, bias, layout, backends):
+    """The ``"bsr"`` or ``"nm"`` layer the user asked for; refused without one."""
+    candidates = _structured_layers(weight, bias, backends)
+    names = ["nm"] if layout == "nm" else ["bsr-numba", "bsr-torch"]
+    for name in names:
+        if name in candidates:
+            return candidates[name]
+    raise ValueError(
+        f"layout={layout!r}: a layer of shape {tuple(weight.shape)} has no "
+        + ("N:M groups" if layout == "nm" else "block structure")
+        + " in its non-zeros (prune it with MagnitudePruner(pattern=...)), or "
+        "use layout='auto'."
+    )
+
+
 def _compact_layer(weight, bias, layout, backends, threshold, relu):
-    """A :class:`CompactLinear` in the layout given, or chosen for ``"auto"``."""
+    """A compact layer in the layout given, or chosen for ``"auto"``."""
     size = weight.numel()
     if size == 0 or layout == "dense":
         return CompactLinear(weight, bias, "dense", backends[0])
     if layout == "csr":
         return CompactLinear(weight, bias, "csr", backends[0])
+    if layout in ("bsr", "nm"):
+        return _forced_structure(weight, bias, layout, _numba_first(backends))
     density = int(weight.count_nonzero()) / size
     if threshold is not None:  # the documented rule the user asked for
         chosen = "csr" if density <= threshold else "dense"
@@ -319,8 +355,15 @@ def _compact_layer(weight, bias, layout, backends, threshold, relu):
     candidates = {"dense": dense}
     for backend in backends:
         candidates[backend] = CompactLinear(weight, bias, "csr", backend)
+    # A layer pruned in blocks or N:M groups is also timed in that form.
+    candidates.update(_structured_layers(weight, bias, _numba_first(backends)))
     chosen, _ = _csr.choose_layout(candidates, relu)
     return candidates[chosen]
+
+
+def _numba_first(backends):
+    """The backends structured layers may use: numba's only where it imports."""
+    return tuple(b for b in backends if b != "numba" or numba_available())
 
 
 def compress(
@@ -332,7 +375,10 @@ def compress(
     layers that read them is folded exactly into those layers' biases.
     Neurons that lost all their outputs, and input features that no weight
     reads, are removed. Each remaining layer is stored dense or as CSR
-    (non-zeros and their indices only), whichever measures faster.
+    (non-zeros and their indices only), whichever measures faster; a layer
+    whose non-zeros form blocks or N:M groups (``MagnitudePruner(pattern=
+    ...)``) is also timed as blocks (:class:`~sksparse.nn.BlockLinear`) and
+    N:M values and offsets (:class:`~sksparse.nn.NMLinear`).
 
     Parameters
     ----------
@@ -346,7 +392,7 @@ def compress(
         dropout, and flatten or reshape calls. A weight counts as removed if
         its mask is 0 or it is exactly zero. Residual additions and branches
         are refused with a ``TypeError`` naming the operation.
-    layout : {"auto", "dense", "csr"}, default="auto"
+    layout : {"auto", "dense", "csr", "bsr", "nm"}, default="auto"
         ``"auto"`` times each layer (after neuron removal) dense and in CSR
         form with each kernel ``backend`` allows, at batch 1 and 256 and the
         torch thread count in effect, and keeps CSR only where it is faster
@@ -354,7 +400,12 @@ def compress(
         slower than the dense one; layers denser than 0.5 stay dense
         untimed. That costs up to a few tenths of a second per large layer.
         With ``dense_threshold`` set, ``"auto"`` follows the density rule
-        instead (no timing, the same layouts on every machine).
+        instead (no timing, the same layouts on every machine). Layers
+        pruned in blocks or N:M groups are timed in those forms too (found
+        in the non-zeros after neuron removal, which keeps whole block rows
+        and columns aligned but can shift N:M groups). ``"bsr"`` and
+        ``"nm"`` ask for that form for every layer that has it (an error for
+        one that has not).
     backend : {"auto", "numba", "torch"}, default="auto"
         Kernel of the CSR layers. ``"numba"`` is the fastest on CPU;
         ``"torch"`` uses ``torch.sparse.addmm`` (CPU and GPU). ``"auto"``

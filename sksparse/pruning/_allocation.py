@@ -1,11 +1,19 @@
 """Per-layer amounts from a sensitivity curve, for one global target.
 
-Each class (layer) is pruned as far as its own curve allows: one tolerated
-score drop ``τ`` holds for every class, each class goes to the largest amount
-whose measured drop stays within ``τ``, and ``τ`` is the smallest drop at
-which the amounts add up to the target. Insensitive layers thus take most of
-the pruning, sensitive ones keep their weights (Han et al. 2015's per-layer
-sensitivity analysis, made a rule).
+Each class (layer) is pruned as far as its own curve allows: the weights to
+prune are handed out where they cost the least measured score per weight,
+which minimises the sum of the classes' drops, each read off its curve
+(linear between the amounts measured, convexified). A large layer whose
+score falls slowly takes most of the pruning; a small, sensitive one keeps
+its weights.
+
+The rule Han et al. (2015) and Distiller describe, one tolerated drop for
+every class, was measured first: on LeNet-300-100 (Fashion-MNIST, one shot,
+2 re-training epochs) it lost to class-blinded pruning at every target
+(80 %: 85.7 against 86.5 %, 90 %: 82.7 against 85.2 %, 95 %: 73.9 against
+81.6 %), because the 235k-weight first layer and the 1k-weight output layer
+fall alike when pruned alone, so equal drops meant equal fractions: the
+class-uniform allocation. Counting the cost per weight fixes that.
 """
 
 import warnings
@@ -13,10 +21,6 @@ import warnings
 import numpy as np
 
 __all__ = ["check_sensitivity", "sensitivity_allocation"]
-
-# A slope that makes every drop curve strictly increasing, so its inverse is
-# a function and the total amount is continuous in the tolerated drop.
-_TIE_SLOPE = 1e-9
 
 
 def check_sensitivity(sensitivity):
@@ -52,7 +56,7 @@ def check_sensitivity(sensitivity):
 
 
 def _drop_curve(scores, amounts):
-    """``(drops, amounts)`` from 0 to 1, drops non-negative and increasing."""
+    """``(amounts, drops)`` from 0 to 1, drops non-negative and increasing."""
     reference = scores[0]
     xs, drops = list(amounts), list(reference - scores)
     if xs[0] > 0:
@@ -62,9 +66,38 @@ def _drop_curve(scores, amounts):
     # the reference (its curve's end beyond the last amount measured).
     xs.append(1.0)
     drops.append(max(max(drops), abs(reference)))
-    xs = np.asarray(xs)
     drops = np.maximum.accumulate(np.maximum(np.asarray(drops), 0.0))
-    return drops + _TIE_SLOPE * xs, xs
+    return np.asarray(xs), drops
+
+
+def _lower_hull(xs, ys):
+    """Vertices of the lower convex hull of points sorted by ``x``."""
+    hull = []
+    for point in zip(xs, ys):
+        while len(hull) >= 2:
+            (x0, y0), (x1, y1) = hull[-2], hull[-1]
+            if (y1 - y0) * (point[0] - x0) >= (point[1] - y0) * (x1 - x0):
+                hull.pop()
+            else:
+                break
+        hull.append(point)
+    return hull
+
+
+def _segments(curve, size, low, high):
+    """Hull segments ``(cost per weight, count)`` of a curve within [low, high]."""
+    xs, drops = curve
+    counts = xs * size
+    # Cut the curve to the allowed counts, interpolating its ends.
+    inner = (counts > low) & (counts < high)
+    pts_x = np.concatenate([[low], counts[inner], [high]])
+    pts_y = np.interp(pts_x, counts, drops)
+    hull = _lower_hull(pts_x, pts_y)
+    return [
+        ((y1 - y0) / (x1 - x0), x1 - x0)
+        for (x0, y0), (x1, y1) in zip(hull, hull[1:])
+        if x1 > x0
+    ]
 
 
 def sensitivity_allocation(
@@ -91,8 +124,8 @@ def sensitivity_allocation(
     counts : list of int
         Weights pruned per class, adding up to ``target`` where the caps
         allow.
-    tolerance : float
-        The score drop every class was allowed.
+    drops : list of float
+        Per class, the drop its curve gives at its amount.
     """
     layers, scores, amounts = check_sensitivity(sensitivity)
     missing = [n for n in names if n not in layers]
@@ -105,41 +138,47 @@ def sensitivity_allocation(
     floors = np.zeros(len(names)) if pruned is None else np.asarray(pruned, float)
     caps = sizes.copy() if caps is None else np.asarray(caps, float)
     curves = [_drop_curve(scores[layers.index(n)], amounts) for n in names]
-
-    def counts_at(tolerance):
-        allowed = np.array([np.interp(tolerance, d, a) for d, a in curves]) * sizes
-        return np.clip(allowed, floors, np.maximum(caps, floors))
-
-    low, high = 0.0, max(float(d[-1]) for d, _ in curves)
-    if counts_at(high).sum() < target:
+    caps = np.maximum(caps, floors)
+    exact = floors.copy()
+    remaining = target - floors.sum()
+    if remaining > caps.sum() - floors.sum():
         warnings.warn(
-            f"min_density allows pruning only {int(counts_at(high).sum())} of "
+            f"min_density allows pruning only {int(caps.sum())} of "
             f"{int(sizes.sum())} weights, {target} were asked for: the target "
             "sparsity is not reached.",
             UserWarning,
             stacklevel=3,
         )
-        low = high
-    for _ in range(100):
-        if counts_at(low).sum() >= target:
-            high = low
+    # Cheapest weights first; a class's hull segments come in its own order
+    # (convex: costs increase), and a stable sort keeps it on ties.
+    segments = sorted(
+        (
+            (cost, i, k, count)
+            for i, curve in enumerate(curves)
+            for k, (cost, count) in enumerate(
+                _segments(curve, sizes[i], floors[i], caps[i])
+            )
+        ),
+        key=lambda s: (s[0], s[1], s[2]),
+    )
+    for _, i, _, count in segments:
+        if remaining <= 0:
             break
-        middle = (low + high) / 2
-        if counts_at(middle).sum() >= target:
-            high = middle
-        else:
-            low = middle
-        if high - low < 1e-12:
-            break
-    exact = counts_at(high)
+        take = min(count, remaining)
+        exact[i] += take
+        remaining -= take
     counts = np.floor(exact).astype(int)
     # Largest remainders first, within each class's cap, to meet the target.
-    short = int(min(target, np.floor(np.maximum(caps, floors)).sum()) - counts.sum())
+    short = int(min(target, np.floor(caps).sum()) - counts.sum())
     order = np.argsort(-(exact - counts), kind="stable")
     for i in order:
         if short <= 0:
             break
-        if counts[i] < max(caps[i], floors[i]):
+        if counts[i] < caps[i]:
             counts[i] += 1
             short -= 1
-    return [int(c) for c in counts], float(high)
+    drops = [
+        float(np.interp(c / n, *curve)) if n else 0.0
+        for c, n, curve in zip(counts, sizes, curves)
+    ]
+    return [int(c) for c in counts], drops

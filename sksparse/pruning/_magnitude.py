@@ -40,9 +40,10 @@ class MagnitudePruner(BasePruner):
         every class (as per-layer ``l1_unstructured``). ``"class-distributed"``:
         weights with ``|w| < λ·σ_c`` are pruned in class ``c``, ``λ`` chosen so
         that the total is ``amount``. ``"sensitivity"``: each class pruned as
-        far as its curve in ``sensitivity`` allows for the global target (one
-        tolerated score drop for every class, the smallest that reaches
-        ``amount``), then by magnitude within the class.
+        far as its curve in ``sensitivity`` allows for the global target: the
+        weights go where they cost the least measured score per weight (the
+        sum of the classes' drops, read off their curves, is minimal), then
+        by magnitude within the class.
     classes : {"auto", "tensor"}, dict or callable, default="auto"
         Grouping of weights into classes. ``"auto"``: one class per weight
         tensor, and one per gate of a recurrent matrix (a gate's input or
@@ -96,8 +97,9 @@ class MagnitudePruner(BasePruner):
     sensitivity_amounts_ : dict of str to float
         With ``scope="sensitivity"``: the fraction of each class pruned by
         the last call.
-    sensitivity_tolerance_ : float
-        With ``scope="sensitivity"``: the score drop every class was allowed.
+    sensitivity_drops_ : dict of str to float
+        With ``scope="sensitivity"``: the drop each class's curve gives at
+        its amount (the allocation minimises their sum).
 
     See Also
     --------
@@ -247,7 +249,7 @@ class MagnitudePruner(BasePruner):
         ]
         sizes = [w.numel() for w in weights]
         floors = _floors(alive, self.min_density)
-        counts, tolerance = sensitivity_allocation(
+        counts, drops = sensitivity_allocation(
             self.sensitivity,
             names,
             sizes,
@@ -264,5 +266,5 @@ class MagnitudePruner(BasePruner):
         self.sensitivity_amounts_ = {
             n: c / size for n, c, size in zip(names, counts, sizes)
         }
-        self.sensitivity_tolerance_ = tolerance
+        self.sensitivity_drops_ = dict(zip(names, drops))
         return masks, thresholds
