@@ -245,3 +245,26 @@ def test_input_shape_sizes_the_flops_and_is_checked():
     assert small.source_stats["flops"] == 2 * 9 * 16 + 32 * 2
     with pytest.raises(ValueError, match="channels"):
         compress(seq, input_shape=(3, 6, 6))
+
+
+@pytest.mark.parametrize("dead_layer", [0, 1])
+def test_a_convolution_whose_every_channel_is_dead(dead_layer):
+    # Everything a layer computes is gone: one channel stays (a convolution
+    # of no channel cannot run) and the outputs still match, down to the
+    # head reading nothing at all when the last convolution is dead.
+    torch.manual_seed(0)
+    net = SparseCNN((1, 8, 8), (4, 8), (16,), 3).eval()
+    conv = net.masked_layers[dead_layer]
+    conv.set_mask(torch.zeros_like(conv.mask))
+    with torch.no_grad():
+        conv.bias.fill_(-1.0)
+    small = compress(net)
+    convs = [m for m in small if isinstance(m, CompactConv2d)]
+    assert convs[dead_layer].out_channels == 1
+    X = torch.randn(5, 64)
+    _same(small, net, X)
+    _same(small, net, X[:1])
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    _same(joblib.load(buffer), net, X)

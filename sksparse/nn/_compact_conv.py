@@ -579,10 +579,10 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
         kept_features = torch.arange(n_flat)
     keep = torch.zeros(blocks[-1].weight.shape[0], dtype=torch.bool)
     keep[kept_features // positions] = True
-    keeps = [keep]
+    keeps = [_at_least_one(keep)]
     for block in reversed(blocks[1:]):
         used = (block.weight[keeps[0]] != 0).any(dim=(0, 2, 3))
-        keeps.insert(0, used)
+        keeps.insert(0, _at_least_one(used))
     keeps.insert(0, torch.ones(blocks[0].weight.shape[1], dtype=torch.bool))
 
     modules = [] if reshape is None else [_Reshape(reshape.shape)]
@@ -596,17 +596,41 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
         modules.append(compact)
         modules.extend(block.post)
     modules.append(nn.Flatten())
+    keep = keeps[-1]
     rank = torch.cumsum(keep.long(), 0) - 1
     new_index = rank[kept_features // positions] * positions + (
         kept_features % positions
     )
-    if not torch.equal(new_index, torch.arange(int(keep.sum()) * positions)):
+    n_kept = int(keep.sum()) * positions
+    selected = not torch.equal(new_index, torch.arange(n_kept))
+    head_modules = _head_modules(head)
+    if head_modules == [head]:  # kept whole: it selects its own features
+        head.n_features_in = n_kept
+        head._buffers.pop("input_features", None)
+        head.__dict__.pop("input_features", None)
+        if selected:
+            head.register_buffer("input_features", new_index)
+        else:
+            head.input_features = None
+    elif selected:
         modules.append(_Select(new_index))
-    modules.extend(_head_modules(head))
+    modules.extend(head_modules)
     net = CompressedConvNetwork(*modules, input_shape=input_shape)
     net.removed_units = [int((~k).sum()) for k in keeps] + list(head.removed_units[1:])
     net.source_stats = stats
     return net.eval()
+
+
+def _at_least_one(keep):
+    """``keep``, or its first channel where it keeps none.
+
+    A convolution of no output channel cannot run; one channel no kept weight
+    reads (or whose map is zero) changes no output.
+    """
+    if not keep.any():
+        keep = keep.clone()
+        keep[0] = True
+    return keep
 
 
 def _head_modules(head):
