@@ -163,9 +163,11 @@ class CompressedConvNetwork(nn.Sequential):
 
     Attributes
     ----------
-    input_shape : tuple of int or None
-        One image's ``(channels, height, width)``; flat inputs are reshaped
-        to it.
+    input_shape : tuple of int
+        One image's ``(channels, height, width)``: given to :func:`compress`,
+        a :class:`SparseCNN`'s own, or the smallest square that fills the
+        head. Flat inputs are reshaped to it where the source network
+        reshaped them.
     removed_units : list of int
         Channels removed from each convolution's output (the image's
         channels first, always 0), then neurons removed from each head layer.
@@ -263,6 +265,10 @@ def _reshape_module(node, helpers, first):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if len(shape) == 2 and shape[1] == -1 and (shape[0] in helpers or shape[0] == -1):
+        return nn.Flatten()
+    if len(shape) == 2 and shape[0] == -1 and isinstance(shape[1], int) and not first:
+        # x.view(-1, n) as tutorials flatten: the head's size check below
+        # refuses it where n is not one sample's size.
         return nn.Flatten()
     if first and len(shape) >= 2 and (shape[0] in helpers or shape[0] == -1):
         if all(isinstance(s, int) and s > 0 for s in shape[1:]):
@@ -544,6 +550,8 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
     head_weight, head_bias = _effective_weight(linears[0])
     n_flat = head_weight.shape[1]
     h, w = _input_size(blocks, n_flat, input_shape)
+    if input_shape is None:
+        input_shape = (blocks[0].weight.shape[1], h, w)
     conv_sizes, (fh, fw) = _spatial_sizes(blocks, h, w)
     positions = fh * fw
     if blocks[-1].weight.shape[0] * positions != n_flat:
