@@ -16,3 +16,29 @@ def _config_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
         yield
+
+
+def _tensor_elements(obj):
+    """Elements of every distinct torch tensor storage reachable from ``obj``."""
+    import gc
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+    seen, storages, stack = set(), {}, [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, skip):
+            continue
+        seen.add(id(item))
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes() // item.element_size()
+        else:
+            stack.extend(gc.get_referents(item))
+    return sum(storages.values())
+
+
+@pytest.fixture
+def tensor_elements():
+    """Counts the tensor elements an object holds (to find dense copies)."""
+    return _tensor_elements

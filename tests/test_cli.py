@@ -385,6 +385,47 @@ def test_graph_exports_the_kept_connections(pruned_model, tmp_path, capsys):
     assert ".graphml" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", ["mlp", "cnn"])
+def test_report_and_graph_read_a_compressed_model(kind, tmp_path, capsys):
+    import joblib
+
+    from sksparse import SparseCNNClassifier, SparseMLPClassifier
+    from sksparse.graphs import network_to_graph
+
+    X, y, _, _ = load_digits()
+    if kind == "mlp":
+        model = SparseMLPClassifier((16,), sparsity=0.8, max_epochs=1, random_state=0)
+    else:
+        model = SparseCNNClassifier(
+            channels=(4, 8),
+            hidden_layer_sizes=(16,),
+            sparsity=0.8,
+            max_epochs=1,
+            random_state=0,
+        )
+    small = model.fit(X[:300], y[:300]).compress()
+    path = tmp_path / "small.joblib"
+    joblib.dump(small, path)
+    argv = ["report", str(path), "--trust-pickle", "--out", str(tmp_path / "r")]
+    assert main([*argv, "--data", "digits", "--n-samples", "100", "-q"]) == 0
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    compression = report["compression"]
+    assert "error" not in compression
+    assert compression["size_nz"] < compression["size"]
+    rows = report["layers"]
+    assert len(rows) == len(
+        small.module_.compact_layers if kind == "cnn" else small.module_.layers
+    )
+    assert all(row["size_nz"] <= row["size"] for row in rows)
+    assert (tmp_path / "r" / "structure.png").exists()
+    graph_file = tmp_path / "small.graphml"
+    assert main(["graph", str(path), "-o", str(graph_file), "--trust-pickle"]) == 0
+    written = nx.read_graphml(graph_file)
+    expected = network_to_graph(small)
+    assert written.number_of_edges() == expected.number_of_edges() > 0
+    assert report["structure"]["number_of_edges"] == expected.number_of_edges()
+
+
 @pytest.mark.parametrize("plain", [False, True])
 def test_demo_draws_priors_with_their_floor_unless_asked_not_to(
     plain, monkeypatch, tmp_path

@@ -1,5 +1,6 @@
 """SparseCNNClassifier: a sparse conv net for images, searchable by structure."""
 
+import io
 import pickle
 
 import joblib
@@ -192,3 +193,32 @@ def test_genetic_search_over_convolutional_structures(digits):
     results = search.cv_results_
     assert results["screened"].any() and (~results["trained"]).any()
     assert search.best_params_["channels"] in [(4,), (4, 8), (8, 8)]
+
+
+def test_compressed_cnn_predicts_the_same_and_holds_one_copy(
+    cnn_fit, digits, tensor_elements
+):
+    from sksparse.nn import CompressedConvNetwork
+
+    X_test = digits[2]
+    small = cnn_fit.compress()
+    assert isinstance(small.module_, CompressedConvNetwork)
+    assert isinstance(cnn_fit.module_, SparseCNN)  # the original is kept
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), cnn_fit.predict_proba(X_test), atol=1e-6
+    )
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X_test), cnn_fit.predict_proba(X_test), atol=1e-6
+    )
+    # Every tensor element of the reloaded estimator is one of its compact
+    # network's buffers: no masked network, mask, optimizer state or copy.
+    held = sum(b.numel() for b in loaded.module_.buffers())
+    assert tensor_elements(loaded) == held
+    layers = loaded.module_.compact_layers
+    weights = sum(layer.n_stored + layer.bias.numel() for layer in layers)
+    assert weights <= sum(p.numel() for p in cnn_fit.module_.parameters())
+    assert not any(isinstance(m, MaskedConv2d) for m in loaded.module_.modules())

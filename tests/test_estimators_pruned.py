@@ -1,5 +1,7 @@
 """PrunedEstimator: fit, prune, re-train as a scikit-learn meta-estimator."""
 
+import io
+
 import joblib
 import numpy as np
 import pytest
@@ -225,3 +227,74 @@ def test_bad_parameters_raise_errors_naming_them(kwargs, error, match, digits):
     est = PrunedEstimator(small_clf(max_epochs=1), **kwargs)
     with pytest.raises(error, match=match):
         est.fit(X[:100], y[:100])
+
+
+def _round_trip(obj):
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    buffer.seek(0)
+    return joblib.load(buffer)
+
+
+def test_compress_delegates_and_predicts_the_same(pruned, digits, tensor_elements):
+    from sksparse.nn import CompressedNetwork
+
+    X_test = digits[2]
+    small = pruned.compress()
+    assert isinstance(small, PrunedEstimator)
+    assert isinstance(small.module_, CompressedNetwork)
+    assert not isinstance(pruned.module_, CompressedNetwork)  # unchanged
+    assert small.masks_ == {} and small.rewind_weights_ is None
+    assert small.sparsity_ == pruned.sparsity_
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), pruned.predict_proba(X_test), atol=1e-6
+    )
+    assert small.score(X_test, digits[3]) == pruned.score(X_test, digits[3])
+    loaded = _round_trip(small)
+    np.testing.assert_array_equal(loaded.predict(X_test), pruned.predict(X_test))
+    held = sum(b.numel() for b in loaded.module_.buffers())
+    assert tensor_elements(loaded) == held
+    assert isinstance(clone(small), PrunedEstimator)
+
+
+def test_compress_of_a_prefit_cnn_and_of_a_skorch_net(digits, tensor_elements):
+    from sksparse import SparseCNNClassifier
+    from sksparse.nn import CompressedConvNetwork
+
+    X, y, X_test, _ = digits
+    cnn = SparseCNNClassifier(
+        channels=(4, 8), hidden_layer_sizes=(16,), max_epochs=2, random_state=0
+    ).fit(X, y)
+    est = PrunedEstimator(cnn, MagnitudePruner(0.9), retrain_epochs=1, prefit=True)
+    small = est.fit(X, y).compress()
+    assert isinstance(small.module_, CompressedConvNetwork)
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), est.predict_proba(X_test), atol=1e-6
+    )
+    # The prefit estimator passed in holds the dense network: the compressed
+    # copy keeps an unfitted clone of it instead.
+    loaded = _round_trip(small)
+    assert tensor_elements(loaded) == sum(b.numel() for b in loaded.module_.buffers())
+
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)),
+        max_epochs=2,
+        train_split=None,
+        verbose=0,
+    )
+    X32, y64 = X.astype(np.float32), y.astype(np.int64)
+    est = PrunedEstimator(net, MagnitudePruner(0.8), retrain_epochs=1).fit(X32, y64)
+    small = est.compress()
+    assert isinstance(small.estimator_, NeuralNetClassifier)
+    np.testing.assert_allclose(
+        small.predict_proba(X_test.astype(np.float32)),
+        est.predict_proba(X_test.astype(np.float32)),
+        atol=1e-6,
+    )
+    loaded = _round_trip(small)
+    # Beside the compact network, only the module instance the user passed
+    # to the (unfitted) skorch net, its parameter, which clone() needs.
+    template = sum(p.numel() for p in loaded.estimator.module.parameters())
+    held = sum(b.numel() for b in loaded.module_.buffers())
+    assert tensor_elements(loaded) == held + template

@@ -107,6 +107,31 @@ def test_small_batches_match_large_ones_bit_for_bit(mlp, digits):
         np.testing.assert_array_equal(mlp.decision_function(X[:n]), full[:n])
 
 
+@pytest.mark.parametrize("layout", ["csr", "dense"])
+def test_compressed_small_batches_match_large_ones_bit_for_bit(digits, layout):
+    # An all-CSR network is not padded (its kernels' order does not depend
+    # on the batch, one row included); dense layers pad to MIN_ROWS.
+    X, y = digits
+    clf = SparseMLPClassifier((48, 32), sparsity=0.9, max_epochs=1, random_state=0)
+    small = clf.fit(X, y).compress(layout=layout)
+    full = small.decision_function(X[:300])
+    for n in (*range(1, MIN_ROWS + 2), 31, 299):
+        np.testing.assert_array_equal(small.decision_function(X[:n]), full[:n])
+    rows = X[::-1][:40]
+    np.testing.assert_array_equal(small.decision_function(rows), full[::-1][:40])
+
+
+def test_fast_input_check_gives_validate_datas_answers(mlp, digits):
+    X = digits[0][:20]
+    np.testing.assert_array_equal(mlp.predict(X), mlp.predict(X.tolist()))
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        mlp.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        mlp.predict(X[:, :-1])
+
+
 def test_float64_when_the_user_converts_the_module(digits):
     X, y = digits
     clf = SparseMLPClassifier((16,), max_epochs=1, random_state=0).fit(X, y)

@@ -232,3 +232,75 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_report)
     assert result.failed == 0 and result.attempted > 0
+
+
+class _UserConvNet(nn.Module):
+    """A user's own module, read by torch.fx: functional calls and a view."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 6, 3, padding=1)
+        self.fc = nn.Linear(6 * 4 * 4, 16)
+        self.out = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 1, 8, 8)
+        x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+        x = x.view(x.size(0), -1)
+        return self.out(torch.relu(self.fc(x)))
+
+
+def test_compress_net_over_a_users_traced_module(digits, tensor_elements):
+    from sklearn.exceptions import NotFittedError
+
+    from sksparse.estimators import compress_net
+    from sksparse.nn import CompressedConvNetwork
+
+    X, y, X_test, _ = digits
+    X32, y64 = X.astype(np.float32), y.astype(np.int64)
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        _UserConvNet, max_epochs=2, lr=0.05, train_split=None, verbose=0
+    ).fit(X32, y64)
+    with torch.no_grad():  # prune: two dead channels and a sparse head
+        net.module_.conv.weight[:2] = 0
+        net.module_.conv.bias[:2] = -1.0
+        net.module_.fc.weight[net.module_.fc.weight.abs() < 0.05] = 0
+    small = compress_net(net)
+    assert isinstance(small.module_, CompressedConvNetwork)
+    assert small.module_.removed_units[1] == 2
+    X_test = X_test.astype(np.float32)
+    np.testing.assert_allclose(
+        small.predict_proba(X_test), net.predict_proba(X_test), atol=1e-6
+    )
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X_test), net.predict_proba(X_test), atol=1e-6
+    )
+    assert tensor_elements(loaded) == sum(b.numel() for b in loaded.module_.buffers())
+    report = compression_report(net, X_test[:50], n_repeats=2)
+    assert report["removed_neurons"] >= 2 and report["measured_speedup"] > 0
+    with pytest.raises(NotFittedError):
+        compress_net(NeuralNetClassifier(_UserConvNet))
+
+
+def test_report_counts_what_structured_layers_store():
+    from sksparse.nn import BlockLinear
+
+    weight = torch.zeros(8, 8)
+    weight[:4, :4] = torch.randn(4, 4)
+    weight[0, 0] = 0.0  # a zero inside a stored block
+    net = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
+    with torch.no_grad():
+        net[0].weight.copy_(weight)
+        net[2].weight[:, 4:] = 0  # units 4-7 read nothing that matters
+    report = compression_report(net, layout="bsr")
+    layer = compress(net, layout="bsr").layers[0]
+    assert isinstance(layer, BlockLinear)
+    assert layer.nnz == 15 and layer.n_stored == layer.values.numel() >= 16
+    assert report["size_compressed"] == sum(
+        ly.n_stored + ly.bias.numel() for ly in compress(net, layout="bsr").layers
+    )

@@ -1,11 +1,8 @@
 """compress() of convolutional chains: masks folded, dead channels removed."""
 
-import gc
 import io
-import types
 
 import joblib
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -47,25 +44,6 @@ def _same(small, net, X, atol=1e-5):
     got = small(X)
     assert got.shape == expected.shape
     torch.testing.assert_close(got, expected, atol=atol, rtol=1e-5)
-
-
-def _tensor_elements(obj):
-    """Elements of every distinct tensor storage reachable from ``obj``."""
-    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-    seen, storages, stack = set(), {}, [obj]
-    while stack:
-        item = stack.pop()
-        if id(item) in seen or isinstance(item, skip):
-            continue
-        seen.add(id(item))
-        if isinstance(item, torch.Tensor):
-            storage = item.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes() // item.element_size()
-        elif isinstance(item, np.ndarray):
-            storages[id(item)] = item.size
-        else:
-            stack.extend(gc.get_referents(item))
-    return sum(storages.values())
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -228,7 +206,7 @@ def test_what_is_no_chain_is_refused_by_name(module, message):
         compress(module)
 
 
-def test_compressed_cnn_file_holds_no_dense_copy():
+def test_compressed_cnn_file_holds_no_dense_copy(tensor_elements):
     net = _cnn(0, density=0.3)
     small = compress(net, layout="csr")
     stored = sum(layer.n_stored + layer.bias.numel() for layer in small.compact_layers)
@@ -239,7 +217,7 @@ def test_compressed_cnn_file_holds_no_dense_copy():
     dense = sum(p.numel() for p in net.parameters())
     # Every tensor element the file holds: kept kernels, CSR values and
     # indices, biases, the head's kept-feature index. No masked network.
-    elements = _tensor_elements(loaded)
+    elements = tensor_elements(loaded)
     csr_indices = sum(
         layer.col_indices.numel() + layer.crow_indices.numel()
         for layer in loaded.compact_layers
@@ -267,3 +245,54 @@ def test_input_shape_sizes_the_flops_and_is_checked():
     assert small.source_stats["flops"] == 2 * 9 * 16 + 32 * 2
     with pytest.raises(ValueError, match="channels"):
         compress(seq, input_shape=(3, 6, 6))
+
+
+@pytest.mark.parametrize("dead_layer", [0, 1])
+def test_a_convolution_whose_every_channel_is_dead(dead_layer):
+    # Everything a layer computes is gone: one channel stays (a convolution
+    # of no channel cannot run) and the outputs still match, down to the
+    # head reading nothing at all when the last convolution is dead.
+    torch.manual_seed(0)
+    net = SparseCNN((1, 8, 8), (4, 8), (16,), 3).eval()
+    conv = net.masked_layers[dead_layer]
+    conv.set_mask(torch.zeros_like(conv.mask))
+    with torch.no_grad():
+        conv.bias.fill_(-1.0)
+    small = compress(net)
+    convs = [m for m in small if isinstance(m, CompactConv2d)]
+    assert convs[dead_layer].out_channels == 1
+    X = torch.randn(5, 64)
+    _same(small, net, X)
+    _same(small, net, X[:1])
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    _same(joblib.load(buffer), net, X)
+
+
+class _Tutorial(nn.Module):
+    """LeNet as tutorials write it: x.view(-1, n) before the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.fc = nn.Linear(3 * 3 * 3, 4)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc(x.view(-1, 3 * 3 * 3))
+
+
+def test_a_tutorial_view_flattens_and_the_graph_reads_the_inferred_shape():
+    torch.manual_seed(0)
+    module = _Tutorial().eval()
+    small = compress(module)
+    assert small.input_shape == (1, 8, 8)  # the smallest square that fits
+    _same(small, module, torch.randn(3, 1, 8, 8))
+    graph = network_to_graph(small)
+    assert graph.number_of_nodes() == 1 + 3 + 4
+    # Channel to channel, then channel to unit where any position's weight is
+    # non-zero: counted from the weights.
+    conv_edges = int((module.conv.weight != 0).any(dim=(2, 3)).sum())
+    head_edges = int((module.fc.weight.reshape(4, 3, 9) != 0).any(dim=2).sum())
+    assert graph.number_of_edges() == conv_edges + head_edges

@@ -156,13 +156,28 @@ def _pad(array, rows):
 
 
 def _module_dtype(module):
-    for tensor in module.parameters():
-        if tensor.is_floating_point():
-            return tensor.dtype
-    for tensor in module.buffers():
-        if tensor.is_floating_point():
-            return tensor.dtype
+    # One pass that stops at the first floating tensor: a CompressedNetwork
+    # has buffers only, and walking all parameters and then all buffers cost
+    # 16 us a call at batch 1 (5 for a masked MLP).
+    for sub in module.modules():
+        for tensors in (sub._parameters, sub._buffers):
+            for tensor in tensors.values():
+                if tensor is not None and tensor.is_floating_point():
+                    return tensor.dtype
     return torch.float32
+
+
+def _to_tensor(value, device, dtype, rows):
+    value = _pad(np.asarray(value), rows)
+    if device == "cpu" and value.dtype.kind in "fiub" and value.flags.writeable:
+        # from_numpy shares the memory: torch.as_tensor(..., device=) took
+        # tens of microseconds at batch 1.
+        tensor = torch.from_numpy(value)
+    else:
+        tensor = torch.as_tensor(value, device=device)
+    if tensor.is_floating_point() and tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    return tensor
 
 
 def predict_module(module, X, *, device="cpu"):
@@ -178,22 +193,24 @@ def predict_module(module, X, *, device="cpu"):
         with _MODE_LOCK:
             module.eval()
     dtype = _module_dtype(module)
+    device = str(device)
+    # A module may say that fewer rows keep samples independent of their
+    # batch: a compressed LeNet at 90 % (all CSR) took 65 us for one row and
+    # 210 for eight.
+    rows = getattr(module, "invariant_min_rows", None) or MIN_ROWS
     inputs = X if isinstance(X, dict) else {None: X}
     n = len(next(iter(inputs.values())))
     outputs = []
     with torch.inference_mode():
         for start in range(0, max(n, 1), BLOCK_ROWS):
             stop = min(start + BLOCK_ROWS, n)
-            batch = {}
-            for key, value in inputs.items():
-                value = _pad(np.asarray(value[start:stop]), MIN_ROWS)
-                tensor = torch.as_tensor(value, device=device)
-                if tensor.is_floating_point():
-                    tensor = tensor.to(dtype)
-                batch[key] = tensor
+            batch = {
+                key: _to_tensor(value[start:stop], device, dtype, rows)
+                for key, value in inputs.items()
+            }
             out = module(batch[None]) if None in batch else module(**batch)
             outputs.append(out[: stop - start].cpu().numpy())
-    return np.concatenate(outputs)
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
 class BaseSparseNet(BaseEstimator):
@@ -397,9 +414,13 @@ class BaseSparseNet(BaseEstimator):
 
     def _forward(self, X):
         """The network's outputs on ``X``, as float numpy (module dtype)."""
-        check_is_fitted(self, "net_")
+        net = self.__dict__.get("net_")
+        if net is None:
+            check_is_fitted(self, "net_")
         inputs = self._check_X(X, reset=False)
-        return predict_module(self.module_, inputs, device=self.net_.device)
+        # net.module_, not the module_ property: its check_is_fitted costs
+        # microseconds that count at batch 1.
+        return predict_module(net.module_, inputs, device=net.device)
 
     # -- fitted views -------------------------------------------------------
     @property
@@ -654,20 +675,26 @@ class SparseClassifierMixin:
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities."""
-        # The log-softmax runs in float64 on the (n, n_classes) logits only:
-        # probabilities of confident predictions stay distinct and agree in
-        # rank with decision_function, at a cost negligible beside the net.
-        logits = torch.as_tensor(self._forward(X), dtype=torch.float64)
-        return torch.log_softmax(logits, dim=1).numpy()
+        return _log_softmax(self._forward(X))
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the network's outputs)."""
-        return np.exp(self.predict_log_proba(X))
+        return np.exp(_log_softmax(self._forward(X)))
 
     def predict(self, X):
         """The most probable class of each sample."""
         raw = self._forward(X)
         return self.classes_[np.argmax(raw, axis=1)]
+
+
+def _log_softmax(logits):
+    # In float64 on the (n, n_classes) logits only: probabilities of confident
+    # predictions stay distinct and agree in rank with decision_function. In
+    # numpy: torch's conversions and log_softmax cost ~30 us at batch 1.
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
 
 
 def _masked(module):

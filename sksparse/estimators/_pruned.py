@@ -456,7 +456,10 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         ``masks_`` is empty and ``rewind_weights_`` None (both are dense
         copies of the network: read them on this estimator). With
         ``prefit=True`` its ``estimator`` parameter is an unfitted clone of
-        the fitted estimator passed in, which holds the dense network.
+        the fitted estimator passed in, which holds the dense network. A
+        skorch net given a module *instance* keeps that (untrained) instance
+        as its parameter, which ``clone`` needs; give it the module class to
+        keep the file free of it.
 
         Parameters
         ----------

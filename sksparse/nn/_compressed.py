@@ -80,6 +80,22 @@ class CompressedNetwork(nn.Module):
         return self.layers[-1].out_features
 
     @property
+    def invariant_min_rows(self):
+        """Fewest rows from which each sample's outputs do not depend on the batch.
+
+        numba's CSR kernels compute every sample's outputs with the same
+        operations in the same order at any batch size, one row included:
+        a network of such layers needs no padding (1). Dense layers (MKL)
+        need 7 or more rows, as ``nn.Linear`` does, and so do torch's CSR
+        kernel and anything not checked: ``None`` then.
+        """
+        if all(
+            layer.layout == "csr" and layer.backend == "numba" for layer in self.layers
+        ):
+            return 1
+        return None
+
+    @property
     def nnz(self):
         """Number of stored weights over all layers."""
         return sum(layer.nnz for layer in self.layers)

@@ -78,19 +78,19 @@ def spmv_rows(crow, col, val, bias, x, out, relu, r0, r1):
     """
     zero = val.dtype.type(0)
     for r in range(r0, r1):
-        a0 = a1 = a2 = a3 = zero
+        # The operations and order of spmm_rows for one column, so a sample
+        # gets bit-identical outputs alone or in a batch.
+        acc = bias[r]
         k = crow[r]
         end = crow[r + 1]
         while k + 4 <= end:
-            a0 += val[k] * x[col[k]]
-            a1 += val[k + 1] * x[col[k + 1]]
-            a2 += val[k + 2] * x[col[k + 2]]
-            a3 += val[k + 3] * x[col[k + 3]]
+            acc += (val[k] * x[col[k]] + val[k + 1] * x[col[k + 1]]) + (
+                val[k + 2] * x[col[k + 2]] + val[k + 3] * x[col[k + 3]]
+            )
             k += 4
         while k < end:
-            a0 += val[k] * x[col[k]]
+            acc += val[k] * x[col[k]]
             k += 1
-        acc = bias[r] + ((a0 + a1) + (a2 + a3))
         if relu and acc < zero:
             acc = zero
         out[r] = acc
@@ -111,19 +111,18 @@ def spmv_parallel(crow, col, val, bias, x, out, relu, bounds):
 def _chain_layer(crow, col, val, bias, row, n_out, relu, src, dst, r0, r1):
     zero = val.dtype.type(0)
     for r in range(r0, r1):
-        a0 = a1 = a2 = a3 = zero
+        # spmm_rows' operations and order (see spmv_rows).
+        acc = bias[row + r]
         k = crow[row + r]
         end = crow[row + r + 1]
         while k + 4 <= end:
-            a0 += val[k] * src[col[k]]
-            a1 += val[k + 1] * src[col[k + 1]]
-            a2 += val[k + 2] * src[col[k + 2]]
-            a3 += val[k + 3] * src[col[k + 3]]
+            acc += (val[k] * src[col[k]] + val[k + 1] * src[col[k + 1]]) + (
+                val[k + 2] * src[col[k + 2]] + val[k + 3] * src[col[k + 3]]
+            )
             k += 4
         while k < end:
-            a0 += val[k] * src[col[k]]
+            acc += val[k] * src[col[k]]
             k += 1
-        acc = bias[row + r] + ((a0 + a1) + (a2 + a3))
         if relu and acc < zero:
             acc = zero
         dst[r] = acc

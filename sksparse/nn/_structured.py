@@ -126,6 +126,11 @@ class _StructuredLinear(nn.Module):
         size = self.out_features * self.in_features
         return self.nnz / size if size else 1.0
 
+    @property
+    def n_stored(self):
+        """Weights stored: whole blocks, or N values per group of M."""
+        return self.values.numel()
+
 
 class BlockLinear(_StructuredLinear):
     """An inference-only linear layer stored as ``(r, c)`` blocks (BSR).

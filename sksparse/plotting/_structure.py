@@ -78,11 +78,36 @@ def plot_structure(
     return draw_layered(graph, ax=ax, show_recurrent=show_recurrent)
 
 
-def _n_neurons(model):
-    """Neurons of a network, counted from its weight shapes (no graph built)."""
+class _StoredWeight:
+    """A compressed network's stored layer, read like a prunable weight."""
+
+    n_gates = 1
+
+    def __init__(self, name, layer):
+        self.name = name
+        dense = getattr(layer, "dense_weight", None)
+        self.weight = (dense() if dense is not None else layer.weight).detach()
+
+    def keep(self):
+        return self.weight != 0
+
+
+def _weights(model):
+    """The prunable weights of a network, or a compressed one's stored layers."""
     from sksparse.pruning import find_prunable_weights
 
-    weights = find_prunable_weights(find_module(model))
+    module = find_module(model)
+    stored = [
+        _StoredWeight(name, layer)
+        for name, layer in module.named_modules()
+        if hasattr(layer, "n_stored")
+    ]
+    return stored if stored else find_prunable_weights(module)
+
+
+def _n_neurons(model):
+    """Neurons of a network, counted from its weight shapes (no graph built)."""
+    weights = _weights(model)
     if not weights:
         return 0
     shapes = [tuple(w.weight.shape) for w in weights]
@@ -94,9 +119,10 @@ def _n_neurons(model):
 def plot_masks(model, *, layers=None, axes=None, max_columns=4):
     """Draw each layer's mask as an image: black where a connection is kept.
 
-    One image per prunable weight (:func:`sksparse.pruning.find_prunable_weights`),
-    rows the layer's outputs, columns its inputs (for a recurrent layer, the
-    gates' rows stacked in PyTorch's order). The title gives the layer's
+    One image per prunable weight (:func:`sksparse.pruning.find_prunable_weights`;
+    for a compressed network, per stored layer), rows the layer's outputs,
+    columns its inputs (for a recurrent layer, the gates' rows stacked in
+    PyTorch's order). The title gives the layer's
     shape and the fraction of connections kept.
 
     Parameters
@@ -123,9 +149,7 @@ def plot_masks(model, *, layers=None, axes=None, max_columns=4):
     >>> [ax.get_title().splitlines()[0] for ax in axes]
     ['layers.0.weight', 'layers.2.weight']
     """
-    from sksparse.pruning import find_prunable_weights
-
-    weights = find_prunable_weights(find_module(model))
+    weights = _weights(model)
     if not weights:
         raise ValueError("the network has no weight matrix to draw.")
     if layers is not None:

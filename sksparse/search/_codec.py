@@ -82,6 +82,15 @@ def _graph_types():
     return (nx.Graph, nx.DiGraph, nx.MultiGraph, nx.MultiDiGraph)
 
 
+def _node_link(function, value):
+    # networkx 3.4 renamed ``link=`` to ``edges=`` (and warns about the
+    # default); sksparse supports networkx >= 3.0.
+    try:
+        return function(value, edges="edges")
+    except TypeError:
+        return function(value, link="edges")
+
+
 def _b64(data):
     return base64.b64encode(data).decode("ascii")
 
@@ -140,7 +149,7 @@ def encode(obj):
     if kind in _graph_types():
         import networkx as nx
 
-        return {"__graph__": encode(nx.node_link_data(obj, edges="edges"))}
+        return {"__graph__": encode(_node_link(nx.node_link_data, obj))}
     return _pickled(obj)
 
 
@@ -210,7 +219,7 @@ def _decode_tag(tag, obj, trusted):
         data = decode(value, trusted=trusted)
         if type(data) is not dict:
             raise ValueError("__graph__ must hold a node-link dict.")
-        return nx.node_link_graph(data, edges="edges")
+        return _node_link(nx.node_link_graph, data)
     # __pickle__
     if not trusted:
         raise UntrustedPickleError(
