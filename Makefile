@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 .PHONY: install data demo test test-all lint format docs bench bench-training \
 	bench-pruning bench-inference bench-inference-quick bench-sparse-training bench-rnn \
 	bench-search bench-lottery bench-structured bench-paper-reber bench-paper-pruning \
-	bench-peers-env clean
+	bench-compress-cnn bench-peers-env clean
 
 install: $(VENV)/.installed
 
@@ -62,7 +62,7 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	touch $@
 
 bench: bench-training bench-pruning bench-inference bench-sparse-training bench-rnn bench-search \
-	bench-lottery bench-structured
+	bench-lottery bench-structured bench-compress-cnn
 
 bench-training: install data
 	$(BIN)/python benchmarks/training.py
@@ -77,6 +77,10 @@ bench-lottery: install data
 # Block and N:M sparsity against unstructured CSR: kernel speed and accuracy.
 bench-structured: install data
 	$(BIN)/python benchmarks/structured.py
+
+# compress() on a sparse CNN: masked against compressed speed and file size.
+bench-compress-cnn: install data
+	$(BIN)/python benchmarks/compress_cnn.py
 
 bench-inference: install
 	$(BIN)/python benchmarks/inference.py

@@ -268,3 +268,31 @@ def test_a_convolution_whose_every_channel_is_dead(dead_layer):
     joblib.dump(small, buffer)
     buffer.seek(0)
     _same(joblib.load(buffer), net, X)
+
+
+class _Tutorial(nn.Module):
+    """LeNet as tutorials write it: x.view(-1, n) before the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.fc = nn.Linear(3 * 3 * 3, 4)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc(x.view(-1, 3 * 3 * 3))
+
+
+def test_a_tutorial_view_flattens_and_the_graph_reads_the_inferred_shape():
+    torch.manual_seed(0)
+    module = _Tutorial().eval()
+    small = compress(module)
+    assert small.input_shape == (1, 8, 8)  # the smallest square that fits
+    _same(small, module, torch.randn(3, 1, 8, 8))
+    graph = network_to_graph(small)
+    assert graph.number_of_nodes() == 1 + 3 + 4
+    # Channel to channel, then channel to unit where any position's weight is
+    # non-zero: counted from the weights.
+    conv_edges = int((module.conv.weight != 0).any(dim=(2, 3)).sum())
+    head_edges = int((module.fc.weight.reshape(4, 3, 9) != 0).any(dim=2).sum())
+    assert graph.number_of_edges() == conv_edges + head_edges
