@@ -9,7 +9,7 @@ import torch
 # Largest density at which a layer is stored in CSR form rather than dense,
 # per sparse kernel. Crossovers measured on one core of an AMD EPYC (Zen 3),
 # torch 2.14 with MKL, layers 300x784, 100x300, 2000x784 and 2000x2000
-# (benchmarks/inference.py, "crossover" in benchmarks/results/inference.json):
+# (benchmarks/inference.py --crossover-only, results/inference_crossover.json):
 # numba's CSR wins up to density 0.2-0.3 at batch 256 but only up to 0.05-0.2
 # at batch 1 (per-layer call overhead); torch.sparse up to 0.1-0.15. The
 # thresholds sit between, so that neither batch size loses much.
