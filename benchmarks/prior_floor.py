@@ -12,6 +12,7 @@ Run (~10 min on a loaded 2-core machine)::
     PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/prior_floor.py
 """
 
+import argparse
 import csv
 import os
 import statistics
@@ -34,13 +35,17 @@ SEEDS = (0, 1, 2)
 SETTINGS = dict(hidden_layer_sizes=(128, 64), max_epochs=15, lr=1e-2, batch_size=128)
 
 
-def main():
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--sparsities", type=float, nargs="+", default=list(SPARSITIES))
+    args = parser.parse_args(argv)
     rows = []
-    for seed in SEEDS:
+    for seed in args.seeds:
         X, y, X_test, y_test = load_dataset("digits", random_state=seed)
         dense = make_sweep_estimator("dense", 0.0, random_state=seed, **SETTINGS)
         rows.append(_fit("dense", 0.0, "plain", seed, dense, X, y, X_test, y_test))
-        for sparsity in SPARSITIES:
+        for sparsity in args.sparsities:
             for method in METHODS:
                 for variant, params in VARIANTS.items():
                     est = make_sweep_estimator(
@@ -61,7 +66,7 @@ def main():
         {
             "machine": machine(),
             "loadavg": os.getloadavg(),
-            "settings": {**SETTINGS, "data": "digits", "seeds": SEEDS},
+            "settings": {**SETTINGS, "data": "digits", "seeds": args.seeds},
             "summary": summary,
             "rows": rows,
         },
@@ -92,9 +97,9 @@ def _fit(method, sparsity, variant, seed, est, X, y, X_test, y_test):
 def _summary(rows):
     groups = {}
     for r in rows:
-        groups.setdefault(
-            (r["method"], r["target_sparsity"], r["variant"]), []
-        ).append(r)
+        groups.setdefault((r["method"], r["target_sparsity"], r["variant"]), []).append(
+            r
+        )
     out = []
     for (method, sparsity, variant), rs in groups.items():
         acc = [r["accuracy"] for r in rs]
