@@ -2,11 +2,12 @@
 
 import contextlib
 import copy
+import warnings
 from numbers import Integral
 
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -431,7 +432,11 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         estimator.set_params(warm_start=True, max_epochs=self.retrain_epochs)
         try:
-            estimator.fit(X, y)
+            with warnings.catch_warnings():
+                # retrain_epochs is a fixed fine-tuning budget, not one that
+                # should have converged: its end is no convergence failure.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                estimator.fit(X, y)
         finally:
             estimator.set_params(
                 warm_start=params["warm_start"], max_epochs=params["max_epochs"]
