@@ -11,6 +11,7 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: install data demo test test-all lint format docs bench bench-training \
+	bench-training-backends \
 	bench-pruning bench-inference bench-inference-quick bench-sparse-training bench-rnn \
 	bench-search bench-lottery bench-structured bench-paper-reber bench-paper-pruning \
 	bench-compress-cnn bench-peers-env clean
@@ -61,11 +62,16 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[docs]"
 	touch $@
 
-bench: bench-training bench-pruning bench-inference bench-sparse-training bench-rnn bench-search \
-	bench-lottery bench-structured bench-compress-cnn
+bench: bench-training bench-training-backends bench-pruning bench-inference \
+	bench-sparse-training bench-rnn bench-search bench-lottery bench-structured bench-compress-cnn
 
 bench-training: install data
 	$(BIN)/python benchmarks/training.py
+
+# Masked and CSR training backends against dense, through the estimator and per
+# step; SparseProp beside them where `make bench-peers-env` installed it.
+bench-training-backends: install data
+	$(BIN)/python benchmarks/training_backends.py
 
 bench-pruning: install data
 	$(BIN)/python benchmarks/pruning.py

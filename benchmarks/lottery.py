@@ -33,9 +33,12 @@ Writes ``benchmarks/results/lottery.json`` (every round of every run),
 Usage (``make bench-lottery`` runs the defaults)::
 
     python benchmarks/lottery.py [--epochs 4] [--rounds 18] [--seeds 0 1 2]
-        [--quick]
+        [--variants init epoch-k reinit random] [--quick]
 
-The defaults are sized for about 30 minutes of one CPU core; the paper trains
+The defaults cost about 10 minutes of CPU on one thread (12 runs of 19
+rounds, each about 50 s). On a shared machine the runs can go to separate
+processes, one ``--variants``/``--seeds`` subset each with its own ``--out``,
+then ``--combine DIR ...`` writes the joined results. The paper trains
 50,000 iterations of batch 60 on all 60,000 images per round.
 """
 
