@@ -51,11 +51,13 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval
 from skorch.callbacks import Callback
 
@@ -451,6 +453,9 @@ def combine(args, argv, started):
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
+    # The rounds are short on purpose (equal epochs per round, scored by early
+    # stopping): the estimator's not-yet-converged warning would fire in each.
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     started = time.perf_counter()
     if args.combine:
         return combine(args, argv, started)

@@ -906,7 +906,8 @@ def compress_net(net, **compress_params):
     Returns
     -------
     skorch.NeuralNet
-        A fitted copy; ``net`` is unchanged.
+        A fitted copy on the CPU (``device="cpu"``, where the compact
+        kernels run); ``net`` is unchanged.
 
     Examples
     --------
@@ -941,12 +942,18 @@ def compress_net(net, **compress_params):
     optimizers = [f"{name}_" for name in getattr(net, "_optimizers", None) or []]
     skip = {"module_", "optimizer_", "criterion_", "module", *optimizers}
     saved = {k: net.__dict__.pop(k) for k in skip if k in net.__dict__}
+    if "device" in net.__dict__:
+        saved["device"] = net.__dict__["device"]
+        net.__dict__["device"] = "cpu"  # skorch's unpickling checks the device
     try:
         new_net = copy.deepcopy(net)
     finally:
         net.__dict__.update(saved)
     new_net.module_ = compact
     new_net.module = type(compact)
+    # The compact network lives on the CPU (its kernels are numba's and
+    # torch's CPU ones): a net trained on a GPU predicts there afterwards.
+    new_net.device = "cpu"
     for name in skip - {"module_", "criterion_", "module"}:
         if name in saved:
             setattr(new_net, name, None)
