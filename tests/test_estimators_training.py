@@ -359,3 +359,24 @@ def test_batch_size_auto_is_sklearns(digits):
     assert clf.net_.batch_size == 150
     clf = _fit_quietly(SparseMLPClassifier((8,), max_epochs=1), X, y)
     assert clf.net_.batch_size == 200
+
+
+def test_cnn_and_rnn_partial_fit_continue_one_network(digits):
+    X, y = digits
+    cnn = SparseCNNClassifier(channels=(4,), hidden_layer_sizes=(8,), random_state=0)
+    cnn.partial_fit(X[:150], y[:150], classes=np.arange(10))
+    first = cnn.net_
+    cnn.partial_fit(X[150:], y[150:])
+    assert cnn.net_ is first and cnn.n_iter_ == 2
+    assert cnn.predict(X).shape == (len(X),)
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 4, size=(120, 5))
+    labels = (tokens[:, 0] == 1).astype(int)
+    rnn = GraphPriorRNNClassifier("gru", 8, sparsity=0.5, random_state=0)
+    rnn.partial_fit(tokens[:60], labels[:60], classes=[0, 1])
+    masks = [m.copy() for m in rnn.masks_]
+    rnn.partial_fit(tokens[60:], labels[60:])
+    assert rnn.n_iter_ == 2
+    for before, after in zip(masks, rnn.masks_):
+        np.testing.assert_array_equal(before, after)

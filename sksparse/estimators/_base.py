@@ -221,10 +221,12 @@ def predict_module(module, X, *, device="cpu"):
             module.eval()
     dtype = _module_dtype(module)
     device = str(device)
-    # A module may say that fewer rows keep samples independent of their
-    # batch: a compressed LeNet at 90 % (all CSR) took 65 us for one row and
-    # 210 for eight.
-    rows = getattr(module, "invariant_min_rows", None) or MIN_ROWS
+    # A compressed network pads only the layers that need it (its sparse
+    # layers do not): a 90 % LeNet, all CSR, took 65 us for one row and 210
+    # for eight.
+    pads_itself = getattr(module, "pads_dense_rows", False)
+    rows = 1 if pads_itself else MIN_ROWS
+    kwargs = {"pad_rows": MIN_ROWS} if pads_itself else {}
     inputs = X if isinstance(X, dict) else {None: X}
     n = len(next(iter(inputs.values())))
     outputs = []
@@ -235,7 +237,10 @@ def predict_module(module, X, *, device="cpu"):
                 key: _to_tensor(value[start:stop], device, dtype, rows)
                 for key, value in inputs.items()
             }
-            out = module(batch[None]) if None in batch else module(**batch)
+            if None in batch:
+                out = module(batch[None], **kwargs)
+            else:
+                out = module(**batch, **kwargs)
             outputs.append(out[: stop - start].cpu().numpy())
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
