@@ -92,6 +92,20 @@ def test_unfitted_estimator_round_trips_its_parameters(tmp_path):
     assert not hasattr(loaded, "net_")
 
 
+def test_class_weight_with_label_keys_round_trips(tmp_path):
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    est = SparseMLPClassifier(
+        (4,), max_epochs=2, class_weight={0: 2.0, 1: 0.5}, random_state=0
+    )
+    with pytest.warns(Warning):  # two epochs do not converge
+        est.fit(X, y)
+    loaded = load(save(est, tmp_path / "cw.sksparse"))
+    assert loaded.class_weight == {0: 2.0, 1: 0.5}
+    assert loaded.batch_size == "auto"
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+
+
 def test_masks_are_bit_packed(clf, saved):
     with safe_open(saved, "pt") as f:
         document = json.loads(f.metadata()[KEY])

@@ -25,6 +25,7 @@ def sweep(
     save_models,
     prior_params=None,
     pattern=None,
+    rewind=None,
 ):
     """Run :func:`sksparse.experiments.sparsity_sweep`; return the exit status."""
     from sksparse.experiments import ResultsWriter, sparsity_sweep
@@ -56,6 +57,7 @@ def sweep(
         save_dir=out / "models" if save_models else None,
         prior_params=prior_params,
         pattern=pattern,
+        rewind=rewind,
     )
     say(args, title)
 

@@ -70,6 +70,16 @@ def register(subparsers):
         "that form where it is faster",
     )
     parser.add_argument(
+        "--rewind",
+        type=rewind,
+        default=None,
+        metavar="{init,reinit,K}",
+        help="lottery tickets: after each pruning event reset the kept weights to "
+        "their initial values (init), to their values after K epochs, or to a "
+        "fresh random initialisation (reinit, the control), then re-train "
+        "(default: keep the trained weights)",
+    )
+    parser.add_argument(
         "--no-baseline", action="store_true", help="skip the dense network's row"
     )
     parser.add_argument(
@@ -106,9 +116,31 @@ def pattern(text):
     return value
 
 
+def rewind(text):
+    """``init``, ``reinit`` or an epoch count ``K >= 0``."""
+    import argparse
+
+    if text in ("init", "reinit"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected init, reinit or an epoch count K >= 0, got {text!r}"
+        )
+    return value
+
+
 def check(args):
     """Settle ``--scale`` and refuse a pattern no method takes, before any work."""
     resolve_scale(args)
+    if isinstance(args.rewind, int) and args.rewind > args.epochs:
+        raise CommandError(
+            f"--rewind {args.rewind} asks for the weights after {args.rewind} "
+            f"epochs, but --epochs is {args.epochs}"
+        )
     if args.pattern is not None:
         others = [m for m in args.method if m in ("class-distributed", "random")]
         if others:
@@ -136,4 +168,5 @@ def run(args):
         title=title,
         save_models=args.save_models,
         pattern=args.pattern,
+        rewind=args.rewind,
     )

@@ -69,6 +69,7 @@ def make_sweep_estimator(
     dense=None,
     prior_params=None,
     pattern=None,
+    rewind=None,
 ):
     """The estimator :func:`sparsity_sweep` fits for one method and sparsity.
 
@@ -105,6 +106,12 @@ def make_sweep_estimator(
         For ``"class-blinded"`` and ``"class-uniform"``: the structure of
         the masks (``MagnitudePruner(pattern=...)``); refused for the other
         pruning methods.
+    rewind : None, "init", "reinit" or int, default=None
+        For a pruning method: :class:`~sksparse.PrunedEstimator`'s
+        lottery-ticket reset. ``"init"`` and an int need the weights of the
+        first fit, so that run fits its own dense network (the same one, from
+        the same ``random_state``) instead of pruning ``dense``; ``"reinit"``
+        prunes ``dense`` as without.
 
     Returns
     -------
@@ -147,12 +154,15 @@ def make_sweep_estimator(
         pruner = RandomPruner(sparsity, random_state=random_state)
     else:
         pruner = MagnitudePruner(sparsity, scope=method, pattern=pattern)
+    if rewind not in (None, "reinit"):
+        dense = None  # the rewind point is taken during the run's own fit
     return PrunedEstimator(
         SparseMLPClassifier(**params) if dense is None else dense,
         pruner,
         retrain_epochs=retrain_epochs,
         schedule=schedule,
         prefit=dense is not None,
+        rewind=rewind,
     )
 
 
@@ -196,6 +206,7 @@ def sparsity_sweep(
     save_dir=None,
     prior_params=None,
     pattern=None,
+    rewind=None,
 ):
     """Train sparse MLPs by several methods at several sparsities; yield results.
 
@@ -212,9 +223,10 @@ def sparsity_sweep(
         See :func:`make_sweep_estimator` and :func:`sweep_methods`.
     sparsities : list of float, default=(0.5, 0.8, 0.9)
     hidden_layer_sizes, max_epochs, retrain_epochs, schedule, lr, batch_size, \
-random_state, device, verbose, prior_params, pattern
+random_state, device, verbose, prior_params, pattern, rewind
         See :func:`make_sweep_estimator` (``pattern`` applies to the
-        class-blinded and class-uniform runs).
+        class-blinded and class-uniform runs, ``rewind`` to every pruning
+        run).
     n_jobs : int, default=None
         Runs in parallel through joblib (after the dense training); rows
         still arrive in order.
@@ -277,6 +289,7 @@ random_state, device, verbose, prior_params, pattern
                 dense=dense if kind == "pruning" else None,
                 prior_params=prior_params if kind == "prior" else None,
                 pattern=pattern if kind == "pruning" else None,
+                rewind=rewind if kind == "pruning" else None,
                 **common,
             )
             row = {"method": method, "kind": kind, "target_sparsity": sparsity}

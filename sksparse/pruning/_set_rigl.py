@@ -103,7 +103,7 @@ class SET(BaseDynamicSparsity):
     >>> from sksparse.pruning import SET
     >>> X, y, X_test, y_test = load_digits()
     >>> clf = SparseMLPClassifier((64,), sparsity=0.9, max_epochs=10, lr=1e-2,
-    ...     random_state=0,
+    ...     batch_size=128, random_state=0,
     ...     callbacks=[("set", SET(0.3, update_every=10, random_state=0))])
     >>> clf.fit(X, y).score(X_test, y_test) > 0.8
     True
