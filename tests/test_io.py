@@ -432,3 +432,40 @@ def test_user_module_in_a_compressed_net_is_refused(clf, tmp_path):
     small.module_.activations[0] = Swish()
     with pytest.raises(TypeError, match="Swish.*--trust-pickle"):
         save(small, tmp_path / "c.sksparse")
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda t: t.__setitem__(
+                "layers.0.col_indices", t["layers.0.col_indices"] + 99
+            ),
+            "column indices",
+        ),
+        (
+            lambda t: t.__setitem__(
+                "layers.1.crow_indices", t["layers.1.crow_indices"].flip(0)
+            ),
+            "row pointers",
+        ),
+    ],
+)
+def test_out_of_range_indices_are_refused_before_any_kernel(clf, tmp_path, edit, match):
+    # numba's kernels do not check bounds: a forged index must never reach them.
+    path = _compressed_file(clf, tmp_path)
+    document, tensors = read_file(path)
+    edit(tensors)
+    write_file(path, {k: v for k, v in document.items() if k != "sha256"}, tensors)
+    with pytest.raises(ValueError, match=f"CompactLinear.*{match}"):
+        load(path)
+
+
+def test_widths_that_do_not_chain_are_refused(clf, tmp_path):
+    path = _compressed_file(clf, tmp_path)
+    document, _ = read_file(path)
+    tree = document["compressed"]
+    tree["attributes"]["n_features_in"] += 3
+    _rewrite(path, compressed=tree)
+    with pytest.raises(ValueError, match="layer 0 reads 9 units"):
+        load(path)
