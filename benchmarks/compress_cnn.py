@@ -13,8 +13,9 @@ is compressed with ``compress()``; measured per model:
 * the joblib file size of each, the channels removed and the test accuracy
   (equal by construction: the predictions are checked to agree).
 
-Writes ``benchmarks/results/compress_cnn.json``, ``compress_cnn.md`` and
-``compress_cnn.png`` (file size and batch-256 speed-up per model).
+Writes ``benchmarks/results/compress_cnn.json`` and ``.csv`` (one row per
+model, through :class:`sksparse.experiments.ResultsWriter`), ``compress_cnn.md``
+and ``compress_cnn.png`` (file size and batch-256 speed-up per model).
 Run: ``nice python benchmarks/compress_cnn.py`` (a few minutes on 2 cores);
 ``--quick`` for a smoke run (``compress_cnn_quick.*``); ``--replot`` redraws
 the figure from the JSON file, training nothing.
@@ -40,11 +41,11 @@ from _common import (  # noqa: E402
     markdown_table,
     pyplot,
     save_figure,
-    write_json,
 )
 
 from sksparse import PrunedEstimator, SparseCNNClassifier
 from sksparse.datasets import load_digits
+from sksparse.experiments import ResultsWriter
 from sksparse.nn import CompactConv2d, MaskedConv2d
 from sksparse.pruning import MagnitudePruner
 
@@ -183,7 +184,19 @@ def main(argv=None):
         ).fit(X, y)
     models["filters 50%"] = _filter_pruned(base, 0.5)
 
-    rows = []
+    meta = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "threads": 1,
+        "rounds": rounds,
+        "load_average": os.getloadavg(),
+        "quick": args.quick,
+        "command": command("compress_cnn.py", argv),
+    }
+    # The JSON and CSV files are rewritten after every model: a run cut short
+    # keeps the models measured so far.
+    writer = ResultsWriter(RESULTS, f"compress_cnn{suffix}", meta=meta)
     for name, model in models.items():
         small = model.compress()
         proba, small_proba = model.predict_proba(X_test), small.predict_proba(X_test)
@@ -208,20 +221,11 @@ def main(argv=None):
             row[f"us_masked_b{batch}"] = 1e6 * times["masked"]
             row[f"us_compressed_b{batch}"] = 1e6 * times["compressed"]
             row[f"speedup_b{batch}"] = times["masked"] / times["compressed"]
-        rows.append(row)
+        writer.add(row)
         print(json.dumps(row))
-
-    meta = {
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores",
-        "torch": torch.__version__,
-        "threads": 1,
-        "rounds": rounds,
-        "load_average": os.getloadavg(),
-        "quick": args.quick,
-        "command": command("compress_cnn.py", argv),
-    }
-    write_json(f"compress_cnn{suffix}.json", {"meta": meta, "rows": rows})
+    meta["load_average"] = os.getloadavg()  # over the timed part, as before
+    writer.flush()
+    rows = writer.rows
     table = markdown_table(*table_cells(rows))
     (RESULTS / f"compress_cnn{suffix}.md").write_text(table + "\n")
     plot(rows, RESULTS / f"compress_cnn{suffix}.png")
