@@ -13,9 +13,12 @@ is compressed with ``compress()``; measured per model:
 * the joblib file size of each, the channels removed and the test accuracy
   (equal by construction: the predictions are checked to agree).
 
-Writes ``benchmarks/results/compress_cnn.json`` and ``compress_cnn.md``.
+Writes ``benchmarks/results/compress_cnn.json`` and ``.csv`` (one row per
+model, through :class:`sksparse.experiments.ResultsWriter`), ``compress_cnn.md``
+and ``compress_cnn.png`` (file size and batch-256 speed-up per model).
 Run: ``nice python benchmarks/compress_cnn.py`` (a few minutes on 2 cores);
-``--quick`` for a smoke run.
+``--quick`` for a smoke run (``compress_cnn_quick.*``); ``--replot`` redraws
+the figure from the JSON file, training nothing.
 """
 
 import argparse
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -30,12 +34,20 @@ import joblib
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    RESULTS,
+    command,
+    markdown_table,
+    pyplot,
+    save_figure,
+)
+
 from sksparse import PrunedEstimator, SparseCNNClassifier
 from sksparse.datasets import load_digits
+from sksparse.experiments import ResultsWriter
 from sksparse.nn import CompactConv2d, MaskedConv2d
 from sksparse.pruning import MagnitudePruner
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def _bytes(obj):
@@ -85,10 +97,75 @@ def _dumps(obj):
     return buffer.getvalue()
 
 
-def main():
+def table_cells(rows):
+    """The README table: header and one row per model."""
+    header = [
+        "model",
+        "sparsity",
+        "accuracy",
+        "channels kept",
+        "file masked / compressed (kB)",
+        "b1 masked / compressed (us)",
+        "b256 masked / compressed (us)",
+    ]
+    cells = [
+        [
+            r["model"],
+            f"{r['sparsity']:.2f}",
+            f"{r['accuracy']:.3f}",
+            "/".join(map(str, r["channels_kept"])),
+            f"{r['bytes_masked'] / 1e3:.1f} / {r['bytes_compressed'] / 1e3:.1f}",
+            f"{r['us_masked_b1']:.0f} / {r['us_compressed_b1']:.0f} "
+            f"({r['speedup_b1']:.2f}x)",
+            f"{r['us_masked_b256']:.0f} / {r['us_compressed_b256']:.0f} "
+            f"({r['speedup_b256']:.2f}x)",
+        ]
+        for r in rows
+    ]
+    return header, cells
+
+
+def plot(rows, path):
+    """File size and batch-256 speed-up of the compressed model, per model."""
+    plt = pyplot()
+    names = [r["model"] for r in rows]
+    x = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    axes[0].bar(x - 0.2, [r["bytes_masked"] / 1e3 for r in rows], 0.4, label="masked")
+    axes[0].bar(
+        x + 0.2, [r["bytes_compressed"] / 1e3 for r in rows], 0.4, label="compressed"
+    )
+    axes[0].set_ylabel("joblib file (kB)")
+    axes[0].legend(fontsize=8)
+    for batch, offset in ((1, -0.2), (256, 0.2)):
+        axes[1].bar(
+            x + offset,
+            [r[f"speedup_b{batch}"] for r in rows],
+            0.4,
+            label=f"batch {batch}",
+        )
+    axes[1].axhline(1.0, color="k", lw=0.8)
+    axes[1].set_ylabel("predict_proba speed-up (x)")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle("compress() on a SparseCNNClassifier (digits)")
+    save_figure(fig, path)
+
+
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--replot", action="store_true", help="redraw the PNG from the JSON file"
+    )
+    args = parser.parse_args(argv)
+    suffix = "_quick" if args.quick else ""
+    if args.replot:
+        result = json.loads((RESULTS / f"compress_cnn{suffix}.json").read_text())
+        plot(result["rows"], RESULTS / f"compress_cnn{suffix}.png")
+        return
     torch.set_num_threads(1)
     rounds = 3 if args.quick else 15
     X, y, X_test, y_test = load_digits()
@@ -107,7 +184,19 @@ def main():
         ).fit(X, y)
     models["filters 50%"] = _filter_pruned(base, 0.5)
 
-    rows = []
+    meta = {
+        "machine": f"{platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores",
+        "torch": torch.__version__,
+        "threads": 1,
+        "rounds": rounds,
+        "load_average": os.getloadavg(),
+        "quick": args.quick,
+        "command": command("compress_cnn.py", argv),
+    }
+    # The JSON and CSV files are rewritten after every model: a run cut short
+    # keeps the models measured so far.
+    writer = ResultsWriter(RESULTS, f"compress_cnn{suffix}", meta=meta)
     for name, model in models.items():
         small = model.compress()
         proba, small_proba = model.predict_proba(X_test), small.predict_proba(X_test)
@@ -132,40 +221,15 @@ def main():
             row[f"us_masked_b{batch}"] = 1e6 * times["masked"]
             row[f"us_compressed_b{batch}"] = 1e6 * times["compressed"]
             row[f"speedup_b{batch}"] = times["masked"] / times["compressed"]
-        rows.append(row)
+        writer.add(row)
         print(json.dumps(row))
-
-    meta = {
-        "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores",
-        "torch": torch.__version__,
-        "threads": 1,
-        "rounds": rounds,
-        "load_average": os.getloadavg(),
-        "quick": args.quick,
-    }
-    suffix = "_quick" if args.quick else ""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"compress_cnn{suffix}.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n"
-    )
-    lines = [
-        "| model | sparsity | accuracy | channels kept | file masked / compressed "
-        "(kB) | b1 masked / compressed (us) | b256 masked / compressed (us) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {r['sparsity']:.2f} | {r['accuracy']:.3f} | "
-            f"{'/'.join(map(str, r['channels_kept']))} | "
-            f"{r['bytes_masked'] / 1e3:.1f} / {r['bytes_compressed'] / 1e3:.1f} | "
-            f"{r['us_masked_b1']:.0f} / {r['us_compressed_b1']:.0f} "
-            f"({r['speedup_b1']:.2f}x) | "
-            f"{r['us_masked_b256']:.0f} / {r['us_compressed_b256']:.0f} "
-            f"({r['speedup_b256']:.2f}x) |"
-        )
-    (RESULTS / f"compress_cnn{suffix}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    meta["load_average"] = os.getloadavg()  # over the timed part, as before
+    writer.flush()
+    rows = writer.rows
+    table = markdown_table(*table_cells(rows))
+    (RESULTS / f"compress_cnn{suffix}.md").write_text(table + "\n")
+    plot(rows, RESULTS / f"compress_cnn{suffix}.png")
+    print(table)
 
 
 if __name__ == "__main__":

@@ -380,3 +380,21 @@ def test_cnn_and_rnn_partial_fit_continue_one_network(digits):
     assert rnn.n_iter_ == 2
     for before, after in zip(masks, rnn.masks_):
         np.testing.assert_array_equal(before, after)
+
+
+def test_early_stopping_never_restores_a_net_denser_than_the_schedule_ends(digits):
+    X, y = digits
+    schedule = Gradual(n_steps=4, start=2)
+    clf = SparseMLPClassifier(
+        (32,),
+        sparsity=0.8,
+        sparsity_schedule=schedule,
+        early_stopping=True,
+        tol=10.0,  # no epoch improves: the best is the first one counted
+        n_iter_no_change=1,
+        random_state=0,
+    ).fit(X, y)
+    pruning = dict(clf.net_.callbacks_)["sparsity_schedule"]
+    assert pruning.pruned_epochs_ == schedule.epochs(0.8)
+    assert clf.n_iter_ > max(schedule.epochs(0.8))
+    assert clf.sparsity_ == pytest.approx(0.8, abs=0.01)
