@@ -11,9 +11,10 @@ FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST := $(BIN)/python -m pytest -p no:cacheprovider
 
 .PHONY: install data demo test test-all lint format docs bench bench-training \
+	bench-training-backends \
 	bench-pruning bench-inference bench-inference-quick bench-sparse-training bench-rnn \
 	bench-search bench-lottery bench-structured bench-paper-reber bench-paper-pruning \
-	bench-peers-env clean
+	bench-compress-cnn bench-peers-env clean
 
 install: $(VENV)/.installed
 
@@ -61,11 +62,16 @@ $(VENV)/.docs-installed: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e ".[docs]"
 	touch $@
 
-bench: bench-training bench-pruning bench-inference bench-sparse-training bench-rnn bench-search \
-	bench-lottery bench-structured
+bench: bench-training bench-training-backends bench-pruning bench-inference \
+	bench-sparse-training bench-rnn bench-search bench-lottery bench-structured bench-compress-cnn
 
 bench-training: install data
 	$(BIN)/python benchmarks/training.py
+
+# Masked and CSR training backends against dense, through the estimator and per
+# step; SparseProp beside them where `make bench-peers-env` installed it.
+bench-training-backends: install data
+	$(BIN)/python benchmarks/training_backends.py
 
 bench-pruning: install data
 	$(BIN)/python benchmarks/pruning.py
@@ -77,6 +83,10 @@ bench-lottery: install data
 # Block and N:M sparsity against unstructured CSR: kernel speed and accuracy.
 bench-structured: install data
 	$(BIN)/python benchmarks/structured.py
+
+# compress() on a sparse CNN: masked against compressed speed and file size.
+bench-compress-cnn: install data
+	$(BIN)/python benchmarks/compress_cnn.py
 
 bench-inference: install
 	$(BIN)/python benchmarks/inference.py

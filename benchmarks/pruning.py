@@ -30,27 +30,33 @@ setting is closer to ``--n-train 60000 --epochs 20 --retrain-epochs 5``.
 
 import argparse
 import copy
-import csv
 import json
-import os
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
+from _common import (
+    DENSE_CACHE,
+    RESULTS,
+    cached_lenet,
+    command,
+    config,
+    load_images,
+    machine_info,
+    mean_sd,
+    pyplot,
+    save_figure,
+    write_csv,
+)
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from sksparse import PrunedEstimator, SparseMLPClassifier
-from sksparse.datasets import load_fashion_mnist, load_mnist
+from sksparse import PrunedEstimator
 from sksparse.pruning import Iterative, MagnitudePruner, OneShot, RandomPruner
 from sksparse.pruning._base import reapply_masks
 
-RESULTS = Path(__file__).resolve().parent / "results"
 COMPRESSIONS = (0.5, 0.8, 0.9, 0.95, 0.98)
 METHODS = (
     "class-blinded",
@@ -63,7 +69,6 @@ METHODS = (
 SENSITIVITY_AMOUNTS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
 #: Held-out training images the sensitivity curve is scored on (never test).
 N_VALIDATION = 5_000
-HIDDEN = (300, 100)  # LeNet-300-100 (LeCun et al. 1998), the paper does not say
 
 
 def parse_args(argv=None):
@@ -104,45 +109,32 @@ def parse_args(argv=None):
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path(os.environ.get("SKSPARSE_DATA", "~/sksparse_data")).expanduser()
-        / "bench_cache",
+        default=DENSE_CACHE,
         help="where dense networks are cached between runs",
     )
     return parser.parse_args(argv)
 
 
 def load_data(args):
-    loader = load_fashion_mnist if args.dataset == "fashion-mnist" else load_mnist
-    try:
-        X, y, X_test, y_test = loader(args.root)
-    except (FileNotFoundError, OSError) as exc:
-        sys.exit(
-            f"{args.dataset} files not found ({exc}). Install Debian's "
-            "dataset-fashion-mnist (`make data`) or pass --root."
-        )
-    order = np.random.default_rng(0).permutation(len(X))
-    train, val = order[: args.n_train], order[args.n_train :][:N_VALIDATION]
-    return X[train], y[train], X_test, y_test, X[val], y[val]
+    X, y, X_val, y_val, X_test, y_test = load_images(
+        args.dataset, args.root, n_train=args.n_train, n_val=N_VALIDATION
+    )
+    return X, y, X_test, y_test, X_val, y_val
 
 
 def dense_network(args, seed, X, y):
     """Train (or load from the cache) the seed's dense LeNet-300-100."""
-    key = (
-        f"{args.dataset}-n{args.n_train}-e{args.epochs}-lr{args.lr}-b{args.batch_size}"
-    )
-    path = args.cache / f"dense-{key}-seed{seed}.joblib"
-    if path.exists():
-        clf = joblib.load(path)
-        return clf, clf.history_[:, "dur"]
-    clf = SparseMLPClassifier(
-        HIDDEN,
-        max_epochs=args.epochs,
+    clf = cached_lenet(
+        args.cache,
+        args.dataset,
+        seed,
+        X,
+        y,
+        n_train=args.n_train,
+        epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        random_state=seed,
-    ).fit(X, y)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(clf, path)
+    )
     return clf, clf.history_[:, "dur"]
 
 
@@ -341,15 +333,16 @@ def summarise(rows, dense_acc):
     dense_mean = float(np.mean(dense_acc))
     summary = []
     for (method, compression, schedule, retrained), accs in groups.items():
+        mean, sd = mean_sd(accs)
         summary.append(
             dict(
                 method=method,
                 compression=compression,
                 schedule=schedule,
                 retrained=retrained,
-                accuracy_mean=float(np.mean(accs)),
-                accuracy_std=float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-                delta_vs_dense=float(np.mean(accs)) - dense_mean,
+                accuracy_mean=mean,
+                accuracy_std=sd,
+                delta_vs_dense=mean - dense_mean,
                 n_seeds=len(accs),
             )
         )
@@ -489,10 +482,7 @@ def allocation_lines(rows):
 
 
 def plot(summary, dense_acc, args, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colors = dict(zip(METHODS, ["C0", "C1", "C2", "C3", "C7"]))
@@ -533,26 +523,7 @@ def plot(summary, dense_acc, args, path):
     axes[0].set_ylim(0, min(100, max(top, 100 * np.mean(dense_acc)) + 3))
     axes[1].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Pruning LeNet-300-100 on {args.dataset} ({len(args.seeds)} seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
-def machine_info():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if "model name" in ln)
-    except (OSError, StopIteration):
-        pass
-    return dict(
-        platform=platform.platform(),
-        cpu=cpu,
-        cpu_count=os.cpu_count(),
-        load_average=os.getloadavg() if hasattr(os, "getloadavg") else None,
-        torch_threads=torch.get_num_threads(),
-        python=platform.python_version(),
-        torch=torch.__version__,
-    )
+    save_figure(fig, path)
 
 
 def main(argv=None):
@@ -573,8 +544,7 @@ def main(argv=None):
         (args.out / "pruning_timing.json").write_text(
             json.dumps(
                 dict(
-                    command="python benchmarks/pruning.py "
-                    + " ".join(sys.argv[1:] if argv is None else argv),
+                    command=command("pruning.py", argv),
                     machine=machine_info(),
                     timing_prune_and_retrain_round=timing,
                     target=target,
@@ -633,11 +603,8 @@ def main(argv=None):
         table += "\n\n" + allocation
     args.out.mkdir(parents=True, exist_ok=True)
     result = dict(
-        command="python benchmarks/pruning.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        config={
-            k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-        },
+        command=command("pruning.py", argv),
+        config=config(args),
         machine=machine_info(),
         network="LeNet-300-100 (784-300-100-10), ReLU, Adam",
         dense_accuracy=dense_acc,
@@ -651,10 +618,7 @@ def main(argv=None):
         total_seconds=time.perf_counter() - started,
     )
     (args.out / "pruning.json").write_text(json.dumps(result, indent=1))
-    with open(args.out / "pruning.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_csv(args.out / "pruning.csv", summary)
     (args.out / "pruning.md").write_text(table + "\n")
     plot(summary, dense_acc, args, args.out / "pruning.png")
     print(table)

@@ -55,7 +55,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json,
+)
 
 CELLS = ("rnn", "gru", "lstm")
 TASKS = ("classification", "next-symbol")
@@ -495,10 +502,7 @@ def time_recurrent_layers(repeats=20):
 # -- output ----------------------------------------------------------------------
 def plot(predictions, truth, cv, path):
     """Cross-validated predicted against true accuracy: a row per task."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tasks = list(predictions)
     cells = list(next(iter(predictions.values())))
@@ -521,9 +525,7 @@ def plot(predictions, truth, cv, path):
             ax.set_title(f"{task}, {cell.upper()}: {best}\nCV R² = {r2:.2f}")
             ax.set_xlabel("true test accuracy")
             ax.set_ylabel("predicted from the graph alone")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv=None):

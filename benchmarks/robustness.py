@@ -37,7 +37,8 @@ Then, for the reliability page's other rows:
   calls: how many differ from the single-threaded answer.
 
 Data are tiny and ``max_epochs=1``, so the run takes a few minutes on one
-core. Writes ``benchmarks/results/robustness.{json,md}``::
+core. Writes ``benchmarks/results/robustness.{json,md,png}`` (the figure:
+probe outcomes per class; ``--replot`` redraws it from the JSON file)::
 
     nice -n 15 python benchmarks/robustness.py
 """
@@ -65,7 +66,14 @@ import torch
 from sklearn.utils._param_validation import make_constraint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json,
+)
 
 BAD = {
     "wrong type": object(),
@@ -435,7 +443,33 @@ def _probe_threads():
     }
 
 
+OUTCOMES = ["clear", "unnamed", "other", "accepted", "non-finite", "valid"]
+
+
+def plot(per_class, path):
+    """Probe outcomes per class, stacked: anything but clear or valid is a gap."""
+    plt = pyplot()
+    names = list(per_class)
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(names) + 1.4))
+    colors = dict(zip(OUTCOMES, ["C2", "C1", "C3", "C4", "C5", "C7"]))
+    left = [0] * len(names)
+    for outcome in OUTCOMES:
+        counts = [per_class[n][outcome] for n in names]
+        ax.barh(names, counts, left=left, color=colors[outcome], label=outcome)
+        left = [a + b for a, b in zip(left, counts)]
+    ax.invert_yaxis()
+    ax.set_xlabel("probes (parameters x 5 bad values)")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    ax.set_title("Bad parameter values: how each class answers")
+    save_figure(fig, path)
+
+
 def main():
+    if sys.argv[1:] == ["--replot"]:
+        payload = json.loads((RESULTS / "robustness.json").read_text())
+        plot(payload["per_class"], RESULTS / "robustness.png")
+        return
     torch.set_num_threads(1)
     signal.signal(signal.SIGALRM, _alarm)
     subjects = _subjects()
@@ -468,7 +502,7 @@ def main():
                 f"{name}.{param}: {[r['outcome'] for r in rows[-len(BAD):]]}",
                 flush=True,
             )
-    outcomes = ["clear", "unnamed", "other", "accepted", "non-finite", "valid"]
+    outcomes = OUTCOMES
     totals = {o: sum(r["outcome"] == o for r in rows) for o in outcomes}
     per_class = {
         name: {
@@ -498,6 +532,7 @@ def main():
     scratch.cleanup()
     payload["seconds"] = round(time.perf_counter() - started, 1)
     write_json("robustness.json", payload)
+    plot(per_class, RESULTS / "robustness.png")
 
     table = markdown_table(
         ["class", *outcomes],

@@ -39,7 +39,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json,
+)
 
 METHODS = ["random", "genetic", "genetic+predictor"]
 
@@ -289,10 +296,7 @@ def summarise(runs):
 
 
 def plot(runs, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     colors = {
         "random": "tab:gray",
@@ -332,8 +336,7 @@ def plot(runs, path):
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower right")
     fig.suptitle("Structure search at equal epoch budget (thin: seeds, thick: mean)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def table(summary, runs):

@@ -16,12 +16,15 @@ over 3 seeds:
 * ``gradual``: Zhu & Gupta's cubic magnitude pruning during training
   (``sparsity_schedule="gradual"``), reaching the sparsity at half time.
 
-Writes ``benchmarks/results/sparse_training.json`` and ``sparse_training.md``.
+Writes ``benchmarks/results/sparse_training.json``, ``sparse_training.md``
+and ``sparse_training.png`` (accuracy per method and sparsity).
 Run: ``nice python benchmarks/sparse_training.py`` (``--quick`` for a smoke
-run). Needs Fashion-MNIST (``make data`` installs Debian's package).
+run, into ``sparse_training_quick.*``; ``--replot`` redraws the figure from
+the JSON file). Needs Fashion-MNIST (``make data`` installs Debian's package).
 """
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,19 +32,30 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    LENET_300_100,
+    RESULTS,
+    lenet,
+    load_images,
+    machine,
+    markdown_table,
+    mean_sd,
+    pyplot,
+    save_figure,
+    write_json,
+)
 
-HIDDEN, LR, BATCH = (300, 100), 1e-3, 128
+HIDDEN, LR, BATCH = LENET_300_100, 1e-3, 128
 UPDATE_EVERY, DROP_FRACTION = 50, 0.3
 
 
 def make_estimator(method, sparsity, epochs, seed):
-    from sksparse import PrunedEstimator, SparseMLPClassifier
+    from sksparse import PrunedEstimator
     from sksparse.pruning import SET, MagnitudePruner, RigL
 
-    common = dict(lr=LR, batch_size=BATCH, random_state=seed)
+    common = dict(lr=LR, batch_size=BATCH)
     if method == "dense":
-        return SparseMLPClassifier(HIDDEN, max_epochs=epochs, **common)
+        return lenet(seed, epochs=epochs, **common)
     if method in ("static", "SET", "RigL"):
         # The callback draws the Erdős–Rényi structure on a dense module at
         # the start of training; "static" is the same draw, never rewired.
@@ -52,22 +66,20 @@ def make_estimator(method, sparsity, epochs, seed):
         else:
             every = UPDATE_EVERY if method == "SET" else 10**9
             callback = SET(DROP_FRACTION, every, sparsity=sparsity, random_state=seed)
-        return SparseMLPClassifier(
-            HIDDEN, max_epochs=epochs, callbacks=[(method, callback)], **common
-        )
+        return lenet(seed, epochs=epochs, callbacks=[(method, callback)], **common)
     if method == "prune-retrain":
         first = epochs // 2
         return PrunedEstimator(
-            SparseMLPClassifier(HIDDEN, max_epochs=first, **common),
+            lenet(seed, epochs=first, **common),
             pruner=MagnitudePruner(sparsity, scope="class-blinded"),
             retrain_epochs=epochs - first,
         )
     if method == "gradual":
-        return SparseMLPClassifier(
-            HIDDEN,
+        return lenet(
+            seed,
+            epochs=epochs,
             sparsity=sparsity,
             sparsity_schedule="gradual",
-            max_epochs=epochs,
             **common,
         )
     raise ValueError(method)
@@ -91,13 +103,9 @@ def run(method, sparsity, seed, epochs, data):
     }
 
 
-def load(n_train, seed):
-    from sksparse.datasets import load_fashion_mnist
-
-    X, y, X_test, y_test = load_fashion_mnist()
-    if n_train and n_train < len(X):
-        idx = np.random.default_rng(seed).permutation(len(X))[:n_train]
-        X, y = X[idx], y[idx]
+def load(n_train):
+    """``n_train`` training images (a fixed random subset), all test images."""
+    X, y, _, _, X_test, y_test = load_images("fashion-mnist", n_train=n_train, n_val=0)
     return X, y, X_test, y_test
 
 
@@ -113,13 +121,13 @@ def summarise(rows):
             for r in rows
             if r["method"] == method and r["target_sparsity"] == sparsity
         ]
-        acc = np.array([r["accuracy"] for r in sel]) * 100
+        acc_mean, acc_sd = mean_sd(100 * r["accuracy"] for r in sel)
         table.append(
             {
                 "method": method,
                 "target_sparsity": sparsity,
-                "accuracy_mean": float(acc.mean()),
-                "accuracy_std": float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
+                "accuracy_mean": acc_mean,
+                "accuracy_std": acc_sd,
                 "sparsity": float(np.mean([r["sparsity"] for r in sel])),
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in sel])),
                 "n_seeds": len(sel),
@@ -131,6 +139,46 @@ def summarise(rows):
 METHODS = ["dense", "static", "SET", "RigL", "prune-retrain", "gradual"]
 
 
+def plot(summary, path):
+    """Test accuracy (mean ± sd over seeds) per method, one group a sparsity."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    dense = [s for s in summary if s["method"] == "dense"]
+    sparsities = sorted({s["target_sparsity"] for s in summary} - {0.0})
+    methods = [m for m in METHODS[1:] if any(s["method"] == m for s in summary)]
+    width = 0.8 / max(1, len(methods))
+    for i, method in enumerate(methods):
+        cells = [
+            next(
+                (
+                    s
+                    for s in summary
+                    if s["method"] == method and s["target_sparsity"] == t
+                ),
+                None,
+            )
+            for t in sparsities
+        ]
+        x = [j + (i - (len(methods) - 1) / 2) * width for j in range(len(sparsities))]
+        ax.bar(
+            [xj for xj, c in zip(x, cells) if c],
+            [c["accuracy_mean"] for c in cells if c],
+            width,
+            yerr=[c["accuracy_std"] for c in cells if c],
+            label=method,
+        )
+    if dense:
+        ax.axhline(dense[0]["accuracy_mean"], color="k", lw=0.8, label="dense")
+    low = min(s["accuracy_mean"] - s["accuracy_std"] for s in summary)
+    ax.set_ylim(max(0.0, low - 2), None)
+    ax.set_xticks(range(len(sparsities)), [f"{100 * t:g} % sparse" for t in sparsities])
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=3)
+    ax.set_title("Sparse training of LeNet-300-100 on Fashion-MNIST")
+    save_figure(fig, path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=8)
@@ -140,15 +188,24 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
+        "--replot", action="store_true", help="redraw the PNG from the JSON file"
+    )
+    parser.add_argument(
         "--tag", default="", help="suffix of the result files (sparse_training_TAG)"
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.n_train = 2, 1, 2000
+    name = "sparse_training" + (f"_{args.tag}" if args.tag else "")
+    name += "_quick" if args.quick else ""  # never over the full run
+    if args.replot:
+        result = json.loads((RESULTS / f"{name}.json").read_text())
+        plot(result["summary"], RESULTS / f"{name}.png")
+        return
     import torch
 
     torch.set_num_threads(1)
-    data = load(args.n_train, seed=0)
+    data = load(args.n_train)
     rows = []
     for seed in range(args.seeds):
         for method in args.methods:
@@ -162,7 +219,6 @@ def main(argv=None):
                     flush=True,
                 )
     summary = summarise(rows)
-    name = "sparse_training" + (f"_{args.tag}" if args.tag else "")
     meta = machine() | {
         "n_train": len(data[0]),
         "n_test": len(data[2]),
@@ -173,8 +229,7 @@ def main(argv=None):
         "update_every": UPDATE_EVERY,
         "drop_fraction": DROP_FRACTION,
     }
-    if not args.quick:
-        write_json(f"{name}.json", {"meta": meta, "summary": summary, "runs": rows})
+    write_json(f"{name}.json", {"meta": meta, "summary": summary, "runs": rows})
     header = ["method", "sparsity", "test accuracy % (mean ± sd)", "fit s", "seeds"]
     lines = [
         [
@@ -187,9 +242,8 @@ def main(argv=None):
         for s in summary
     ]
     table = markdown_table(header, lines)
-    if not args.quick:
-        out = Path(__file__).resolve().parent / "results" / f"{name}.md"
-        out.write_text(table + "\n")
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+    plot(summary, RESULTS / f"{name}.png")
     print(table)
 
 

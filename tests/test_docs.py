@@ -52,11 +52,7 @@ def _docstring_examples():
 
 # Examples that fail today, each with what it does wrong: reported in the
 # summary (-ra) as xfail, never skipped, and an XPASS there once one is fixed.
-KNOWN_FAILURES = {
-    "sksparse.estimators._mlp.SparseMLPClassifier": (
-        "scores 0.896 on digits with max_epochs=20, below the 0.9 it asserts"
-    ),
-}
+KNOWN_FAILURES = {}
 
 
 @pytest.mark.parametrize(

@@ -283,4 +283,28 @@ def test_bare_user_callbacks_survive_the_rewind_snapshot(digits):
     assert [type(cb) for cb in est.estimator_.callbacks] == [EpochTimer]
     names = [name for name, _ in est.net_.callbacks_]
     assert "EpochTimer" in names and "_sksparse_rewind" not in names
-    assert all(not isinstance(cb, tuple) for cb in est.net_.callbacks)
+    # The user's callback stays a bare instance; only the snapshot went.
+    bare = [cb for cb in est.net_.callbacks if not isinstance(cb, tuple)]
+    assert [type(cb) for cb in bare] == [EpochTimer]
+
+
+class _ScaledOutput(nn.Module):
+    """A parameter outside any module with reset_parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+        self.scale = nn.Parameter(torch.ones(10))
+
+    def forward(self, X):
+        return self.fc(X) * self.scale
+
+
+def test_reinit_refuses_parameters_it_cannot_redraw(digits):
+    X, y = digits
+    net = NeuralNetClassifier(
+        _ScaledOutput, max_epochs=1, lr=0.05, train_split=None, verbose=0
+    )
+    est = PrunedEstimator(net, MagnitudePruner(0.5), retrain_epochs=0, rewind="reinit")
+    with pytest.raises(TypeError, match=r"rewind='reinit'.*\['scale'\]"):
+        est.fit(X.astype("float32"), y.astype("int64"))

@@ -123,3 +123,18 @@ def test_unfitted_or_unreadable_estimators_are_refused(planted):
         SparseFeatureSelector(LogisticRegression()).fit(X, y)
     with pytest.raises(ValueError, match="prefit"):
         SparseFeatureSelector(_pruned(), prefit="yes").fit(X, y)
+
+
+def test_a_prior_drawn_first_layer_selects_what_its_mask_reads(planted):
+    X, y = planted
+    clf = SparseMLPClassifier((4,), sparsity=0.9, max_epochs=2, random_state=0).fit(
+        X, y
+    )
+    first = clf.masks_[0]
+    # Every feature a kept first-layer weight of a live neuron reads, no other.
+    live = first.any(axis=1) & clf.masks_[1].any(axis=0)
+    expected = first[live].any(axis=0)
+    np.testing.assert_array_equal(clf.get_support(), expected)
+    assert 0 < expected.sum() < X.shape[1]
+    selected = SparseFeatureSelector(clf, prefit=True).fit(X).transform(X)
+    assert selected.shape == (len(X), expected.sum())

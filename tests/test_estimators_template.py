@@ -19,7 +19,8 @@ from sksparse import (
     SparseMLPClassifier,
     SparseMLPRegressor,
 )
-from sksparse.estimators._base import MIN_ROWS
+from sksparse.estimators._base import MIN_ROWS, predict_module
+from sksparse.nn import SparseMLP, compress
 from sksparse.pruning import MagnitudePruner
 
 
@@ -119,6 +120,26 @@ def test_compressed_small_batches_match_large_ones_bit_for_bit(digits, layout):
         np.testing.assert_array_equal(small.decision_function(X[:n]), full[:n])
     rows = X[::-1][:40]
     np.testing.assert_array_equal(small.decision_function(rows), full[::-1][:40])
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.15, 1.0])
+def test_mixed_compressed_network_rows_do_not_depend_on_the_batch(threshold):
+    # Layers of densities 0.05, 0.3 and 1: with dense_threshold 0.15 the first
+    # is CSR and the others dense (MKL), which alone are padded.
+    gen = torch.Generator().manual_seed(0)
+    sizes = [40, 64, 32, 5]
+    masks = [
+        torch.rand(n_out, n_in, generator=gen) < density
+        for n_in, n_out, density in zip(sizes[:-1], sizes[1:], (0.05, 0.3, 1.0))
+    ]
+    net = compress(
+        SparseMLP(40, (64, 32), 5, masks=masks).eval(), dense_threshold=threshold
+    )
+    X = torch.randn(300, 40, generator=gen).numpy()
+    full = predict_module(net, X)
+    for n in (*range(1, 18), 31):
+        np.testing.assert_array_equal(predict_module(net, X[:n]), full[:n])
+        np.testing.assert_array_equal(predict_module(net, X[-n:]), full[-n:])
 
 
 def test_fast_input_check_gives_validate_datas_answers(mlp, digits):

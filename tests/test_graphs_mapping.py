@@ -1,4 +1,4 @@
-"""Tests for sksparse.graphs._mapping: interleaved order, layered DAGs, masks."""
+"""Tests for sksparse.graphs._layering and _mapping: layered DAGs and masks."""
 
 import time
 from collections import Counter

@@ -304,3 +304,22 @@ def test_report_counts_what_structured_layers_store():
     assert report["size_compressed"] == sum(
         ly.n_stored + ly.bias.numel() for ly in compress(net, layout="bsr").layers
     )
+
+
+def test_compress_net_predicts_on_the_cpu_where_the_compact_kernels_run():
+    from sksparse.estimators import compress_net
+
+    torch.manual_seed(0)
+    X = np.random.default_rng(0).normal(size=(30, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    net = NeuralNetClassifier(
+        nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 2)),
+        max_epochs=1,
+        train_split=None,
+        verbose=0,
+    ).fit(X, y)
+    net.device = "cuda"  # as a net trained on a GPU says (its module is here)
+    small = compress_net(net)
+    assert small.device == "cpu" and net.device == "cuda"
+    net.device = "cpu"
+    np.testing.assert_allclose(small.predict_proba(X), net.predict_proba(X), atol=1e-6)

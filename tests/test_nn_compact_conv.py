@@ -245,3 +245,54 @@ def test_input_shape_sizes_the_flops_and_is_checked():
     assert small.source_stats["flops"] == 2 * 9 * 16 + 32 * 2
     with pytest.raises(ValueError, match="channels"):
         compress(seq, input_shape=(3, 6, 6))
+
+
+@pytest.mark.parametrize("dead_layer", [0, 1])
+def test_a_convolution_whose_every_channel_is_dead(dead_layer):
+    # Everything a layer computes is gone: one channel stays (a convolution
+    # of no channel cannot run) and the outputs still match, down to the
+    # head reading nothing at all when the last convolution is dead.
+    torch.manual_seed(0)
+    net = SparseCNN((1, 8, 8), (4, 8), (16,), 3).eval()
+    conv = net.masked_layers[dead_layer]
+    conv.set_mask(torch.zeros_like(conv.mask))
+    with torch.no_grad():
+        conv.bias.fill_(-1.0)
+    small = compress(net)
+    convs = [m for m in small if isinstance(m, CompactConv2d)]
+    assert convs[dead_layer].out_channels == 1
+    X = torch.randn(5, 64)
+    _same(small, net, X)
+    _same(small, net, X[:1])
+    buffer = io.BytesIO()
+    joblib.dump(small, buffer)
+    buffer.seek(0)
+    _same(joblib.load(buffer), net, X)
+
+
+class _Tutorial(nn.Module):
+    """LeNet as tutorials write it: x.view(-1, n) before the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3)
+        self.fc = nn.Linear(3 * 3 * 3, 4)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc(x.view(-1, 3 * 3 * 3))
+
+
+def test_a_tutorial_view_flattens_and_the_graph_reads_the_inferred_shape():
+    torch.manual_seed(0)
+    module = _Tutorial().eval()
+    small = compress(module)
+    assert small.input_shape == (1, 8, 8)  # the smallest square that fits
+    _same(small, module, torch.randn(3, 1, 8, 8))
+    graph = network_to_graph(small)
+    assert graph.number_of_nodes() == 1 + 3 + 4
+    # Channel to channel, then channel to unit where any position's weight is
+    # non-zero: counted from the weights.
+    conv_edges = int((module.conv.weight != 0).any(dim=(2, 3)).sum())
+    head_edges = int((module.fc.weight.reshape(4, 3, 9) != 0).any(dim=2).sum())
+    assert graph.number_of_edges() == conv_edges + head_edges

@@ -266,6 +266,10 @@ def test_sensitivity_curve_draws_one_line_per_layer():
     again = plot_sensitivity_curve(rows)
     for a, b in zip(again.get_lines(), lines):
         np.testing.assert_allclose(a.get_ydata(), b.get_ydata())
+    # A cross-validated curve (one column per fold) draws the folds' mean.
+    folds = np.stack([scores - 0.01, scores + 0.01], axis=-1)
+    mean = plot_sensitivity_curve((layers, folds), [0.0, 0.5, 0.9])
+    np.testing.assert_allclose(mean.get_lines()[1].get_ydata(), scores[1])
     with pytest.raises(ValueError, match="amounts must be given"):
         plot_sensitivity_curve((layers, scores))
     with pytest.raises(ValueError, match="shape"):

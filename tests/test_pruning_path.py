@@ -119,3 +119,20 @@ def test_sensitivity_curve_rejects_unknown_layers(digits):
     X, y, _, _ = digits
     with pytest.raises(ValueError, match="layers.*prunable weights"):
         sensitivity_curve(small_clf(), X, y, [0.5], layers=["nope.weight"])
+
+
+def test_cross_validated_sensitivity_has_one_curve_per_fold(digits):
+    X, y, _, _ = digits
+    layers, scores = sensitivity_curve(small_clf(), X, y, [0.0, 0.99], cv=3)
+    assert len(layers) == 2 and scores.shape == (2, 2, 3)
+    # Amount 0 scores each fold's own fitted network: the same for every layer.
+    np.testing.assert_array_equal(scores[0, 0], scores[1, 0])
+    assert (scores[:, 1].mean(axis=-1) < scores[:, 0].mean(axis=-1)).all()
+    # The folds' mean feeds the allocation as a plain curve does.
+    pruner = MagnitudePruner(
+        0.5, scope="sensitivity", sensitivity=(layers, scores, [0.0, 0.99])
+    )
+    pruner.compute_masks(clone(small_clf()).fit(X[:100], y[:100]).module_)
+    assert pruner.sparsity_ == pytest.approx(0.5, abs=1e-3)
+    with pytest.raises(ValueError, match="validation_data and cv"):
+        sensitivity_curve(small_clf(), X, y, [0.0], cv=3, validation_data=(X, y))

@@ -15,7 +15,18 @@ def _describe(row):
     )
 
 
-def sweep(args, *, methods, sparsities, name, title, save_models, prior_params=None):
+def sweep(
+    args,
+    *,
+    methods,
+    sparsities,
+    name,
+    title,
+    save_models,
+    prior_params=None,
+    pattern=None,
+    rewind=None,
+):
     """Run :func:`sksparse.experiments.sparsity_sweep`; return the exit status."""
     from sksparse.experiments import ResultsWriter, sparsity_sweep
     from sksparse.plotting import plot_accuracy_vs_compression
@@ -45,6 +56,8 @@ def sweep(args, *, methods, sparsities, name, title, save_models, prior_params=N
         verbose=int(args.verbose),
         save_dir=out / "models" if save_models else None,
         prior_params=prior_params,
+        pattern=pattern,
+        rewind=rewind,
     )
     say(args, title)
 

@@ -10,7 +10,7 @@ from sksparse.cli._args import (
     int_at_least,
 )
 from sksparse.cli._inputs import resolve_scale
-from sksparse.cli._run import use_agg
+from sksparse.cli._run import CommandError, use_agg
 from sksparse.cli._sweep import sweep
 
 __all__ = ["check", "register", "run"]
@@ -61,6 +61,25 @@ def register(subparsers):
         help="pruning schedule (default: one-shot)",
     )
     parser.add_argument(
+        "--pattern",
+        type=pattern,
+        default=None,
+        help="structure of the class-blinded and class-uniform masks: N:M "
+        "(2:4 keeps 2 of every 4 consecutive inputs; sparsity 1 - N/M whatever "
+        "--amount says) or RxC blocks (4x4); compress() then stores them in "
+        "that form where it is faster",
+    )
+    parser.add_argument(
+        "--rewind",
+        type=rewind,
+        default=None,
+        metavar="{init,reinit,K}",
+        help="lottery tickets: after each pruning event reset the kept weights to "
+        "their initial values (init), to their values after K epochs, or to a "
+        "fresh random initialisation (reinit, the control), then re-train "
+        "(default: keep the trained weights)",
+    )
+    parser.add_argument(
         "--no-baseline", action="store_true", help="skip the dense network's row"
     )
     parser.add_argument(
@@ -76,9 +95,59 @@ def register(subparsers):
     return parser
 
 
+def pattern(text):
+    """``N:M`` (kept as text) or ``RxC`` (a block shape), checked now."""
+    import argparse
+
+    from sksparse.pruning._patterns import check_pattern
+
+    value = text
+    if "x" in text:
+        try:
+            value = tuple(int(v) for v in text.split("x"))
+        except ValueError:
+            value = text
+    try:
+        check_pattern(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected N:M with 1 <= N < M (2:4) or blocks RxC (4x4), got {text!r}"
+        ) from None
+    return value
+
+
+def rewind(text):
+    """``init``, ``reinit`` or an epoch count ``K >= 0``."""
+    import argparse
+
+    if text in ("init", "reinit"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected init, reinit or an epoch count K >= 0, got {text!r}"
+        )
+    return value
+
+
 def check(args):
-    """Settle ``--scale`` before anything runs, so the results record it."""
+    """Settle ``--scale`` and refuse a pattern no method takes, before any work."""
     resolve_scale(args)
+    if isinstance(args.rewind, int) and args.rewind > args.epochs:
+        raise CommandError(
+            f"--rewind {args.rewind} asks for the weights after {args.rewind} "
+            f"epochs, but --epochs is {args.epochs}"
+        )
+    if args.pattern is not None:
+        others = [m for m in args.method if m in ("class-distributed", "random")]
+        if others:
+            raise CommandError(
+                f"--pattern works with class-blinded and class-uniform, not "
+                f"{', '.join(others)}"
+            )
 
 
 def run(args):
@@ -98,4 +167,6 @@ def run(args):
         name="pruning",
         title=title,
         save_models=args.save_models,
+        pattern=args.pattern,
+        rewind=args.rewind,
     )

@@ -7,10 +7,14 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval
-from skorch import NeuralNetClassifier
 from torch import nn
 
-from sksparse.estimators._base import BaseSparseNet, SparseClassifierMixin
+from sksparse.estimators._base import (
+    CLASS_WEIGHT_CONSTRAINT,
+    BaseSparseNet,
+    SparseClassifierMixin,
+    SparseNetClassifier,
+)
 from sksparse.estimators._mlp import (
     PRIOR_CONSTRAINTS,
     check_prior_params,
@@ -90,13 +94,22 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
     prior_params : dict, default=None
     mapping : {"neuron", "relational"}, default="neuron"
     activation : str, default="relu"
-    max_epochs : int, default=10
+    max_epochs : int, default=200
+        The training budget; training stops earlier once it converged
+        (``tol``, ``n_iter_no_change``; see :class:`SparseMLPClassifier`).
     lr : float, default=1e-3
-    batch_size : int, default=128
+    batch_size : int or "auto", default="auto"
+        ``"auto"`` is ``min(200, n_samples)``.
     optimizer : str or class, default="adam"
     momentum : float, default=0.9
         Used by SGD only.
     weight_decay : float, default=0.0
+    tol : float, default=1e-4
+    n_iter_no_change : int, default=10
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified) and stop when its
+        accuracy stops improving, keeping the best epoch's weights.
+    validation_fraction : float, default=0.1
     device : str, default="cpu"
         ``"cuda"`` trains on a GPU where one exists.
     random_state : int, RandomState or None, default=None
@@ -104,11 +117,15 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
     verbose : int, default=0
     callbacks : list of skorch callbacks, default=None
     warm_start : bool, default=False
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss (see :class:`SparseMLPClassifier`).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    n_iter_ : int
+        Epochs the network has trained.
     input_shape_ : tuple of int
         The ``(C, H, W)`` the network reads.
     net_ : skorch.NeuralNetClassifier
@@ -147,9 +164,10 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "input_shape": ["array-like", None],
         "activation": [str, type],
+        **CLASS_WEIGHT_CONSTRAINT,
     }
     _criterion = nn.CrossEntropyLoss
-    _net_class = NeuralNetClassifier
+    _net_class = SparseNetClassifier
 
     def __init__(
         self,
@@ -163,17 +181,22 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
         prior_params=None,
         mapping="neuron",
         activation="relu",
-        max_epochs=10,
+        max_epochs=200,
         lr=1e-3,
-        batch_size=128,
+        batch_size="auto",
         optimizer="adam",
         momentum=0.9,
         weight_decay=0.0,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
         device="cpu",
         random_state=None,
         verbose=0,
         callbacks=None,
         warm_start=False,
+        class_weight=None,
     ):
         self.channels = channels
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -190,11 +213,16 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.class_weight = class_weight
 
     # -- checks -----------------------------------------------------------------
     def _check_params(self):

@@ -5,15 +5,17 @@ from numbers import Integral, Real
 import networkx as nx
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from skorch import NeuralNetClassifier, NeuralNetRegressor
 from torch import nn
 
 from sksparse.estimators._base import (
+    CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
     SparseClassifierMixin,
+    SparseNetClassifier,
+    SparseNetRegressor,
     check_device,
     check_float32_range,
 )
@@ -94,12 +96,16 @@ class BaseSparseMLP(BaseSparseNet):
         prior_params=None,
         mapping="neuron",
         activation="relu",
-        max_epochs=10,
+        max_epochs=200,
         lr=1e-3,
-        batch_size=128,
+        batch_size="auto",
         optimizer="adam",
         momentum=0.9,
         weight_decay=0.0,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -120,6 +126,10 @@ class BaseSparseMLP(BaseSparseNet):
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -201,9 +211,9 @@ class BaseSparseMLP(BaseSparseNet):
                 "use backend='masked' on other devices."
             )
 
-    def _train_net(self, X, y, *, warm):
+    def _train_net(self, X, y, *, warm, epochs=None):
         if self.backend != "csr":
-            return super()._train_net(X, y, warm=warm)
+            return super()._train_net(X, y, warm=warm, epochs=epochs)
         # skorch trains a CSRMLP twin of the masked network for this fit: the
         # optimizer sees only the kept weights and the backward pass computes
         # their gradients alone. The weights are written back into the masked
@@ -217,7 +227,10 @@ class BaseSparseMLP(BaseSparseNet):
         net.initialize_optimizer()
         self._update_training_params()
         try:
-            net.partial_fit(X, y)
+            if epochs is None:
+                net.partial_fit(X, y)
+            else:
+                net.partial_fit(X, y, epochs=epochs)
         finally:
             net.module_.write_to(masked)
             net.module_ = masked
@@ -344,14 +357,36 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         groups and each layer gets a block mask (You et al. 2020). See
         :func:`sksparse.graphs.prior_masks`.
     activation : {"relu", "tanh", "logistic", "gelu", "identity"}, default="relu"
-    max_epochs : int, default=10
+    max_epochs : int, default=200
+        The training budget: at most this many epochs (scikit-learn's MLP
+        ``max_iter``). Training stops earlier once it converged (``tol``,
+        ``n_iter_no_change``); a ``ConvergenceWarning`` says when the budget
+        ran out first.
     lr : float, default=1e-3
-    batch_size : int, default=128
+    batch_size : int or "auto", default="auto"
+        Samples per step; ``"auto"`` is ``min(200, n_samples)``, as in
+        scikit-learn's MLP.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or class, default="adam"
         A name or a ``torch.optim.Optimizer`` class.
     momentum : float, default=0.9
         Used by SGD only.
     weight_decay : float, default=0.0
+    tol : float, default=1e-4
+        An epoch improves when the training loss falls by more than ``tol``
+        below the best so far (with ``early_stopping``: the validation score
+        rises by more than ``tol``).
+    n_iter_no_change : int, default=10
+        Training stops after more than ``n_iter_no_change`` epochs in a row
+        without improvement. Epochs up to a sparsity schedule's last pruning
+        step are not counted: stopping never cuts a schedule short.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for
+        classifiers), score it every epoch (accuracy, or R² for regressors)
+        and stop when the score stops improving, keeping the best epoch's
+        weights. The split also gives skorch callbacks that monitor
+        ``valid_loss`` (``EarlyStopping``, ``Checkpoint``) what they read.
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out with ``early_stopping``.
     device : str, default="cpu"
     random_state : int, RandomState or None, default=None
         Seeds the structure, the initial weights and the batch order; the same
@@ -368,6 +403,11 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
         ``False`` the weights and bit-packed masks only, and a loaded
         estimator set to ``warm_start=True`` continues from its weights with
         a fresh optimizer state.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss, multiplying ``sample_weight``:
+        ``{label: weight}`` (absent classes weigh 1), or ``"balanced"``
+        (``n_samples / (n_classes * np.bincount(y))``, scikit-learn's
+        ``compute_class_weight``).
     sparsity_schedule : {"gradual", "iterative", "one-shot"}, schedule or None, \
             default=None
         ``None``: the network is sparse from the start (``sparsity`` of a
@@ -401,8 +441,12 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     ----------
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
+    n_iter_ : int
+        Epochs the network has trained (all fits of a warm start, all
+        ``partial_fit`` calls).
     net_ : skorch.NeuralNetClassifier
-        The fitted skorch net; skorch users find everything here.
+        The fitted skorch net (a subclass that weighs samples); skorch users
+        find everything here.
     module_ : torch.nn.Module
     history_ : skorch.History
     masks_ : list of ndarray
@@ -418,8 +462,8 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     >>> from sksparse import SparseMLPClassifier
     >>> from sksparse.datasets import load_digits
     >>> X, y, X_test, y_test = load_digits()
-    >>> clf = SparseMLPClassifier((64,), sparsity=0.8, prior="watts_strogatz",
-    ...                           max_epochs=20, lr=1e-2, random_state=0)
+    >>> clf = SparseMLPClassifier(sparsity=0.8, prior="watts_strogatz",
+    ...                           random_state=0)
     >>> clf.fit(X, y).score(X_test, y_test) > 0.9
     True
     >>> round(clf.sparsity_, 2)
@@ -427,7 +471,66 @@ class SparseMLPClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseMLP)
     """
 
     _criterion = nn.CrossEntropyLoss
-    _net_class = NeuralNetClassifier
+    _net_class = SparseNetClassifier
+    _parameter_constraints = {
+        **BaseSparseMLP._parameter_constraints,
+        **CLASS_WEIGHT_CONSTRAINT,
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        sparsity=0.0,
+        prior=None,
+        prior_params=None,
+        mapping="neuron",
+        activation="relu",
+        max_epochs=200,
+        lr=1e-3,
+        batch_size="auto",
+        optimizer="adam",
+        momentum=0.9,
+        weight_decay=0.0,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+        class_weight=None,
+        sparsity_schedule=None,
+        backend="masked",
+    ):
+        super().__init__(
+            hidden_layer_sizes,
+            sparsity=sparsity,
+            prior=prior,
+            prior_params=prior_params,
+            mapping=mapping,
+            activation=activation,
+            max_epochs=max_epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            callbacks=callbacks,
+            warm_start=warm_start,
+            sparsity_schedule=sparsity_schedule,
+            backend=backend,
+        )
+        self.class_weight = class_weight
 
     def _n_network_outputs(self):
         return len(self.classes_)
@@ -443,6 +546,7 @@ class SparseMLPRegressor(RegressorMixin, BaseSparseMLP):
     ----------
     n_features_in_ : int
     n_outputs_ : int
+    n_iter_ : int
     net_ : skorch.NeuralNetRegressor
     module_ : torch.nn.Module
     history_ : skorch.History
@@ -462,7 +566,27 @@ class SparseMLPRegressor(RegressorMixin, BaseSparseMLP):
     """
 
     _criterion = nn.MSELoss
-    _net_class = NeuralNetRegressor
+    _net_class = SparseNetRegressor
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train one epoch over ``(X, y)``, building the network on the first call.
+
+        Later calls continue the same network, its masks and any pruning
+        schedule (whose epochs count the calls); no validation split and no
+        convergence test apply, as in scikit-learn.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit(X, y, sample_weight)
 
     def _check_y(self, y, *, reset):
         y = check_array(

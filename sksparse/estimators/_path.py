@@ -8,8 +8,10 @@ both functions lazily.
 """
 
 import numpy as np
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
+from sklearn.model_selection import check_cv
+from sklearn.utils import _safe_indexing
 from skorch import NeuralNet
 
 from sksparse.estimators._pruned import PrunedEstimator
@@ -146,6 +148,7 @@ def sensitivity_curve(
     retrain_epochs=0,
     scoring=None,
     validation_data=None,
+    cv=None,
 ):
     """Score the network with only one layer pruned, per layer and amount.
 
@@ -163,12 +166,21 @@ def sensitivity_curve(
     layers : list of str, default=None
         Prunable weights by parameter name (``"layers.0.weight"``); None
         means every prunable weight of the fitted network, input to output.
+    cv : int, cross-validation generator, iterable or None, default=None
+        None: one fit on ``(X, y)``, scored on ``validation_data``. Otherwise
+        scikit-learn's ``cv`` (``check_cv``; stratified for classifiers): one
+        fit per training fold, each curve scored on its held-out fold, as
+        ``validation_curve`` does; ``validation_data`` must then be None.
 
     Returns
     -------
     layers : list of str
         The layers, in the rows' order.
-    scores : ndarray of shape (n_layers, n_amounts)
+    scores : ndarray of shape (n_layers, n_amounts), or (n_layers, n_amounts, \
+n_folds) with ``cv``
+        ``scores.mean(axis=-1)`` averages the folds (what
+        ``MagnitudePruner(scope="sensitivity")`` and
+        :func:`~sksparse.plotting.plot_sensitivity_curve` do with them).
 
     Examples
     --------
@@ -182,6 +194,19 @@ def sensitivity_curve(
     (2, (2, 2))
     """
     amounts = _check_amounts(amounts)
+    if cv is not None:
+        return _cv_sensitivity(
+            estimator,
+            X,
+            y,
+            amounts,
+            layers,
+            pruner,
+            retrain_epochs,
+            scoring,
+            validation_data,
+            cv,
+        )
     fitted, pruner, scorer, X_score, y_score = fit_once(
         estimator, X, y, pruner, scoring, validation_data
     )
@@ -193,6 +218,46 @@ def sensitivity_curve(
     for i, j, score in points:
         scores[i, j] = score
     return list(layers), scores
+
+
+def _cv_sensitivity(
+    estimator,
+    X,
+    y,
+    amounts,
+    layers,
+    pruner,
+    retrain_epochs,
+    scoring,
+    validation_data,
+    cv,
+):
+    """:func:`sensitivity_curve` once per fold: ``(layers, (L, A, n_folds))``."""
+    if validation_data is not None:
+        raise ValueError(
+            "validation_data and cv were both given: with cv each fold's curve is "
+            "scored on its held-out fold; drop one of them."
+        )
+    X = np.asarray(X) if not hasattr(X, "iloc") else X
+    y = np.asarray(y)
+    splitter = check_cv(cv, y, classifier=is_classifier(estimator))
+    per_fold, names = [], None
+    for train, test in splitter.split(X, y):
+        X_train, X_test = _safe_indexing(X, train), _safe_indexing(X, test)
+        fold_layers, scores = sensitivity_curve(
+            estimator,
+            X_train,
+            y[train],
+            amounts,
+            layers,
+            pruner=pruner,
+            retrain_epochs=retrain_epochs,
+            scoring=scoring,
+            validation_data=(X_test, y[test]),
+        )
+        names = fold_layers
+        per_fold.append(scores)
+    return names, np.stack(per_fold, axis=-1)
 
 
 def sensitivity_layers(fitted, layers=None):

@@ -2,11 +2,12 @@
 
 import contextlib
 import copy
+import warnings
 from numbers import Integral
 
 import torch
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, _fit_context, clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
@@ -174,6 +175,20 @@ def _fresh_weights(template, seed):
     before pruning, not the pruned ones) and the caller's RNG is untouched.
     """
     fresh = copy.deepcopy(template)
+    covered = {
+        id(p)
+        for sub in fresh.modules()
+        if callable(getattr(sub, "reset_parameters", None))
+        for p in sub.parameters()
+    }
+    missing = [n for n, p in fresh.named_parameters() if id(p) not in covered]
+    if missing:
+        # Left alone, these would keep their trained values: no control.
+        raise TypeError(
+            "rewind='reinit' draws fresh parameters through each module's "
+            f"reset_parameters, but {missing} belong to modules without one; "
+            "give those modules a reset_parameters method or use rewind='init'."
+        )
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
         for sub in fresh.modules():
@@ -228,7 +243,9 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         masks, but the parameters are drawn afresh at every event from a new
         initialisation of the network (each module's ``reset_parameters``,
         seeded from the estimator's ``random_state`` and the event's index,
-        so a fit is reproducible); it works with ``prefit=True`` too. None
+        so a fit is reproducible; a parameter outside every module with a
+        ``reset_parameters`` is a ``TypeError``); it works with
+        ``prefit=True`` too. None
         keeps the trained weights (fine-tuning). The other control, a random
         mask at the same per-layer density, is
         ``RandomPruner(scope="class-uniform")`` against
@@ -415,7 +432,11 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
             )
         estimator.set_params(warm_start=True, max_epochs=self.retrain_epochs)
         try:
-            estimator.fit(X, y)
+            with warnings.catch_warnings():
+                # retrain_epochs is a fixed fine-tuning budget, not one that
+                # should have converged: its end is no convergence failure.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                estimator.fit(X, y)
         finally:
             estimator.set_params(
                 warm_start=params["warm_start"], max_epochs=params["max_epochs"]

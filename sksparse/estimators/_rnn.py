@@ -13,14 +13,13 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping
-from skorch.dataset import ValidSplit
 from torch import nn
 
 from sksparse.estimators._base import (
+    CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
     SparseClassifierMixin,
+    SparseNetClassifier,
     check_float32_range,
 )
 from sksparse.estimators._mlp import check_prior_params
@@ -52,10 +51,6 @@ def _is_sequence_list(X):
         return True
     lengths = {len(s) if hasattr(s, "__len__") else None for s in X}
     return len(lengths) > 1 and None not in lengths
-
-
-def _silent(*args):
-    """EarlyStopping's message sink: a module-level function, so it pickles."""
 
 
 class GraphPriorRNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet):
@@ -106,18 +101,23 @@ class GraphPriorRNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparse
     padding_value : scalar or None, default=0
         In 2-D token arrays, trailing entries equal to it are padding (as
         :func:`sksparse.datasets.encode_sequences` pads); ``None`` for none.
-    max_epochs : int, default=20
+    max_epochs : int, default=200
+        The training budget; training stops earlier once the training loss
+        (with ``early_stopping``: the validation accuracy) has not improved
+        by ``tol`` for more than ``n_iter_no_change`` epochs.
     lr : float, default=1e-2
-    batch_size : int, default=64
+    batch_size : int or "auto", default=64
+        ``"auto"`` is ``min(200, n_samples)``.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
     momentum : float, default=0.9
         Used by SGD only.
     weight_decay : float, default=0.0
+    tol : float, default=1e-4
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified) and
-        stop when its loss has not improved for ``n_iter_no_change`` epochs,
-        restoring the best epoch's weights.
+        stop when its accuracy has not improved by ``tol`` for more than
+        ``n_iter_no_change`` epochs, restoring the best epoch's weights.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=5
     device : str, default="cpu"
@@ -127,10 +127,15 @@ default="adam"
     verbose : int, default=0
     callbacks : list of skorch callbacks or (name, callback), default=None
     warm_start : bool, default=False
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss (see
+        :class:`~sksparse.SparseMLPClassifier`).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    n_iter_ : int
+        Epochs the network has trained.
     n_features_in_ : int
         Padded sequence length of ``X`` in ``fit``, when ``X`` was an array
         (scikit-learn's convention: arrays of another width are refused).
@@ -182,7 +187,8 @@ default="adam"
     >>> from sksparse.datasets import make_reber_classification
     >>> strings, y = make_reber_classification(800, max_length=12, random_state=0)
     >>> clf = GraphPriorRNNClassifier("gru", 16, prior="watts_strogatz",
-    ...                               sparsity=0.5, batch_size=32, random_state=0)
+    ...                               sparsity=0.5, max_epochs=20, batch_size=32,
+    ...                               random_state=0)
     >>> clf.fit(strings[:600], y[:600]).score(strings[600:], y[600:]) > 0.9
     True
     >>> "".join(clf.vocabulary_), round(clf.sparsity_, 1)
@@ -202,12 +208,10 @@ default="adam"
         # A finite number or a string token: nan matches no entry, and an
         # object never equals a token, so either would pad nothing silently.
         "padding_value": [Interval(Real, None, None, closed="neither"), str, None],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        **CLASS_WEIGHT_CONSTRAINT,
     }
     _criterion = nn.CrossEntropyLoss
-    _net_class = NeuralNetClassifier
+    _net_class = SparseNetClassifier
 
     def __init__(
         self,
@@ -221,12 +225,13 @@ default="adam"
         mapping="hidden",
         input_type="auto",
         padding_value=0,
-        max_epochs=20,
+        max_epochs=200,
         lr=1e-2,
         batch_size=64,
         optimizer="adam",
         momentum=0.9,
         weight_decay=0.0,
+        tol=1e-4,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=5,
@@ -235,6 +240,7 @@ default="adam"
         verbose=0,
         callbacks=None,
         warm_start=False,
+        class_weight=None,
     ):
         self.cell = cell
         self.hidden_size = hidden_size
@@ -251,6 +257,7 @@ default="adam"
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -259,6 +266,7 @@ default="adam"
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.class_weight = class_weight
 
     # -- checks -------------------------------------------------------------
     def _check_params(self):
@@ -503,25 +511,6 @@ default="adam"
                 ih_masks=ih_masks,
                 hh_masks=hh_masks,
             )
-
-    def _net_kwargs(self, seed):
-        kwargs = super()._net_kwargs(seed)
-        if self.early_stopping:
-            kwargs["train_split"] = ValidSplit(
-                self.validation_fraction, stratified=True, random_state=seed
-            )
-            kwargs["callbacks"].append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        load_best=True,
-                        sink=_silent,
-                    ),
-                )
-            )
-        return kwargs
 
     # -- fitted views -----------------------------------------------------------
     @property

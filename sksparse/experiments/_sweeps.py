@@ -68,6 +68,8 @@ def make_sweep_estimator(
     verbose=0,
     dense=None,
     prior_params=None,
+    pattern=None,
+    rewind=None,
 ):
     """The estimator :func:`sparsity_sweep` fits for one method and sparsity.
 
@@ -100,6 +102,16 @@ def make_sweep_estimator(
         ``prior_params`` of a graph prior's classifier, e.g.
         ``{"min_in_degree": 3}`` (:func:`sksparse.graphs.prior_masks`); not
         used by the other methods (``"uniform"`` included).
+    pattern : None, "N:M" or tuple (r, c), default=None
+        For ``"class-blinded"`` and ``"class-uniform"``: the structure of
+        the masks (``MagnitudePruner(pattern=...)``); refused for the other
+        pruning methods.
+    rewind : None, "init", "reinit" or int, default=None
+        For a pruning method: :class:`~sksparse.PrunedEstimator`'s
+        lottery-ticket reset. ``"init"`` and an int need the weights of the
+        first fit, so that run fits its own dense network (the same one, from
+        the same ``random_state``) instead of pruning ``dense``; ``"reinit"``
+        prunes ``dense`` as without.
 
     Returns
     -------
@@ -133,16 +145,24 @@ def make_sweep_estimator(
         callback = callback_class(0.3, update_every="epoch", random_state=random_state)
         params["callbacks"] = [*(callbacks or []), (method, callback)]
         return SparseMLPClassifier(sparsity=sparsity, prior="erdos_renyi", **params)
+    if pattern is not None and method not in ("class-blinded", "class-uniform"):
+        raise ValueError(
+            f"pattern={pattern!r} works with the class-blinded and class-uniform "
+            f"methods, got method={method!r}."
+        )
     if method == "random":
         pruner = RandomPruner(sparsity, random_state=random_state)
     else:
-        pruner = MagnitudePruner(sparsity, scope=method)
+        pruner = MagnitudePruner(sparsity, scope=method, pattern=pattern)
+    if rewind not in (None, "reinit"):
+        dense = None  # the rewind point is taken during the run's own fit
     return PrunedEstimator(
         SparseMLPClassifier(**params) if dense is None else dense,
         pruner,
         retrain_epochs=retrain_epochs,
         schedule=schedule,
         prefit=dense is not None,
+        rewind=rewind,
     )
 
 
@@ -185,6 +205,8 @@ def sparsity_sweep(
     verbose=0,
     save_dir=None,
     prior_params=None,
+    pattern=None,
+    rewind=None,
 ):
     """Train sparse MLPs by several methods at several sparsities; yield results.
 
@@ -201,8 +223,10 @@ def sparsity_sweep(
         See :func:`make_sweep_estimator` and :func:`sweep_methods`.
     sparsities : list of float, default=(0.5, 0.8, 0.9)
     hidden_layer_sizes, max_epochs, retrain_epochs, schedule, lr, batch_size, \
-random_state, device, verbose, prior_params
-        See :func:`make_sweep_estimator`.
+random_state, device, verbose, prior_params, pattern, rewind
+        See :func:`make_sweep_estimator` (``pattern`` applies to the
+        class-blinded and class-uniform runs, ``rewind`` to every pruning
+        run).
     n_jobs : int, default=None
         Runs in parallel through joblib (after the dense training); rows
         still arrive in order.
@@ -264,6 +288,8 @@ random_state, device, verbose, prior_params
                 sparsity,
                 dense=dense if kind == "pruning" else None,
                 prior_params=prior_params if kind == "prior" else None,
+                pattern=pattern if kind == "pruning" else None,
+                rewind=rewind if kind == "pruning" else None,
                 **common,
             )
             row = {"method": method, "kind": kind, "target_sparsity": sparsity}

@@ -6,7 +6,8 @@ imports scikit-learn or skorch, and torch is imported only by
 """
 
 from sksparse.graphs._features import FEATURE_NAMES, structural_features
-from sksparse.graphs._mapping import interleaved_order, prior_masks, to_layered_dag
+from sksparse.graphs._layering import interleaved_order, to_layered_dag
+from sksparse.graphs._mapping import prior_masks
 from sksparse.graphs._network import network_to_graph
 from sksparse.graphs._priors import PRIORS, make_prior
 from sksparse.graphs._recurrent import layered_recurrent_masks, recurrent_prior_masks

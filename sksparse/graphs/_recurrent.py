@@ -9,7 +9,8 @@ layer per DAG layer (``mapping="layered"``, the paper's).
 import networkx as nx
 import numpy as np
 
-from sksparse.graphs._mapping import prior_masks, to_layered_dag
+from sksparse.graphs._layering import to_layered_dag
+from sksparse.graphs._mapping import prior_masks
 from sksparse.graphs._priors import make_prior
 from sksparse.utils._validation import check_density, check_generator, check_int
 

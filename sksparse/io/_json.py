@@ -18,6 +18,9 @@ __all__ = ["decode", "encode"]
 
 _TUPLE = "__tuple__"
 _ARRAY = "__ndarray__"
+#: A dict whose keys are not all strings (``class_weight={0: 2.0}``), as
+#: ``[key, value]`` pairs; keys decode to None, bools, numbers, str or tuples.
+_ITEMS = "__items__"
 
 #: Array dtype kinds the format stores: bool, ints, floats, unicode strings.
 _DTYPES = set("biufU")
@@ -40,8 +43,14 @@ def encode(value, name):
         return [encode(v, name) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"{name} is a dict with keys that are not strings.")
-        if set(value) & {_TUPLE, _ARRAY}:
+            return {
+                _ITEMS: [
+                    [encode(k, f"{name} key"), encode(v, f"{name}[{k!r}]")]
+                    for k, v in value.items()
+                ]
+            }
+        # "__object__" tags a nested estimator in sksparse.io's parameters.
+        if set(value) & {_TUPLE, _ARRAY, _ITEMS, "__object__"}:
             raise TypeError(f"{name} uses a key reserved by the format.")
         return {k: encode(v, f"{name}[{k!r}]") for k, v in value.items()}
     if isinstance(value, np.ndarray):
@@ -73,7 +82,23 @@ def decode(data):
         return tuple(decode(v) for v in data[_TUPLE])
     if _ARRAY in data:
         return _decode_array(data)
+    if _ITEMS in data:
+        items = data[_ITEMS]
+        if set(data) != {_ITEMS} or not all(
+            isinstance(p, list) and len(p) == 2 for p in items
+        ):
+            raise ValueError("malformed dict in the model file.")
+        pairs = [(decode(k), decode(v)) for k, v in items]
+        if not all(_is_key(k) for k, _ in pairs):
+            raise ValueError("a dict key in the model file is not a scalar.")
+        return dict(pairs)
     return {k: decode(v) for k, v in data.items()}
+
+
+def _is_key(key):
+    if isinstance(key, tuple):
+        return all(_is_key(k) for k in key)
+    return key is None or isinstance(key, (bool, int, float, str))
 
 
 def _decode_array(data):

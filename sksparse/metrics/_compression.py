@@ -98,7 +98,9 @@ def compression_report(estimator, X=None, *, n_repeats=7, **compress_params):
     estimator : fitted estimator, skorch net or torch.nn.Module
         A fitted sksparse estimator (or one returned by its ``compress()``),
         a fitted skorch net, or a module :func:`~sksparse.nn.compress` takes
-        (a :class:`~sksparse.nn.CompressedNetwork` included).
+        (MLPs, CNNs, traced chains of Linear/Conv2d layers), a
+        :class:`~sksparse.nn.CompressedNetwork` or
+        :class:`~sksparse.nn.CompressedConvNetwork` included.
     X : array-like of shape (n_samples, n_features), default=None
         When given, both the network and its compressed form predict ``X``
         (one batch) and the measured speed-up is reported.
@@ -112,14 +114,16 @@ def compression_report(estimator, X=None, *, n_repeats=7, **compress_params):
     Returns
     -------
     report : dict
-        - ``size``, ``size_nz``: weights and biases of the linear layers, all
-          and non-zero; ``compression_ratio = size / size_nz``.
+        - ``size``, ``size_nz``: weights and biases of the linear and
+          convolutional layers, all and non-zero;
+          ``compression_ratio = size / size_nz``.
         - ``flops``, ``flops_nz``: multiply-adds per sample of the dense and
           of the sparse network; ``theoretical_speedup = flops / flops_nz``.
         - ``size_compressed``, ``flops_compressed``: numbers stored and
           multiply-adds per sample of the compressed network (a layer it
           keeps dense counts in full), ``bytes``, ``bytes_compressed``: the
-          joblib file sizes, ``removed_neurons``, ``removed_features``.
+          joblib file sizes, ``removed_neurons`` (convolution channels
+          included), ``removed_features``.
         - With ``X``: ``seconds``, ``seconds_compressed`` (median CPU
           seconds per call on ``X``) and ``measured_speedup``, the median of
           their per-repeat ratios. For a network that is already compressed

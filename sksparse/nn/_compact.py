@@ -161,6 +161,16 @@ class CompactLinear(nn.Module):
         return csr
 
     @property
+    def row_invariant(self):
+        """Whether each sample's outputs are the same at any batch size.
+
+        numba's CSR kernels: the same operations in the same order for
+        every sample, one row included. MKL (dense) and torch's CSR are not
+        known to be under 7 rows.
+        """
+        return self.layout == "csr" and self.backend == "numba"
+
+    @property
     def wants_feature_major(self):
         """Whether the input is best stored ``(in_features, n_samples)``."""
         return self.layout == "csr"

@@ -17,16 +17,18 @@ convolutions into a :class:`CompressedConvNetwork`:
    removal and dense/CSR layout choice.
 
 Convolutions stay dense (the mask folded in). ``F.unfold`` (im2col) + numba
-CSR, measured against the bias-folded ``F.conv2d`` (medians of 30, one
-thread, 2-core AMD EPYC shared with other work, torch 2.14, 3x3 kernels,
-same padding), lost wherever the input had more than one channel: 16->32
-channels on 4x4 maps at density 0.1 took 17.2 ms against 0.59 ms dense at
-batch 256 and 41 against 15 us at batch 1; 16->32 on 16x16 at density 0.05,
-287 against 65 ms; 32->64 on 16x16 at density 0.02, 57 against 20 ms (batch
-64) and 164 against 153 us (batch 1). The unfold copy alone costs more than
-the dense convolution. It won only on a one-channel first layer (1->16 on
-8x8, density 0.1, batch 256: 0.60 against 1.65 ms); no second layout is
-kept for that case alone.
+CSR was measured against the bias-folded ``F.conv2d`` (medians of 40 calls
+in thread CPU time, one thread, 2-core AMD EPYC, torch 2.14, 3x3 kernels,
+same padding). It lost at every batch-256 and batch-64 setting: 1->16
+channels on 8x8 maps at density 0.1, 0.66 against 0.55 ms; 16->32 on 4x4 at
+0.1, 4.8 against 0.57 ms; 16->32 on 16x16 at 0.05, 75 against 9.5 ms;
+32->64 on 16x16 at 0.02 (batch 64), 46 against 11 ms. It won only at batch
+1 on the sparsest layer (32->64 on 16x16 at 0.02: 171 against 203 us) and
+lost there too on 16->32 on 4x4 (43 against 15 us). The unfold copy alone
+costs more than the dense convolution at batch 256; a layout that loses 4x
+at throughput for 1.2x at latency is not kept (the rule the linear layers
+follow: sparse only where faster at both). Unfold + dense GEMM lost as well
+(1->16 on 8x8, batch 256: 0.77 against 0.35 ms).
 """
 
 import copy
@@ -163,9 +165,11 @@ class CompressedConvNetwork(nn.Sequential):
 
     Attributes
     ----------
-    input_shape : tuple of int or None
-        One image's ``(channels, height, width)``; flat inputs are reshaped
-        to it.
+    input_shape : tuple of int
+        One image's ``(channels, height, width)``: given to :func:`compress`,
+        a :class:`SparseCNN`'s own, or the smallest square that fills the
+        head. Flat inputs are reshaped to it where the source network
+        reshaped them.
     removed_units : list of int
         Channels removed from each convolution's output (the image's
         channels first, always 0), then neurons removed from each head layer.
@@ -263,6 +267,10 @@ def _reshape_module(node, helpers, first):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     if len(shape) == 2 and shape[1] == -1 and (shape[0] in helpers or shape[0] == -1):
+        return nn.Flatten()
+    if len(shape) == 2 and shape[0] == -1 and isinstance(shape[1], int) and not first:
+        # x.view(-1, n) as tutorials flatten: the head's size check below
+        # refuses it where n is not one sample's size.
         return nn.Flatten()
     if first and len(shape) >= 2 and (shape[0] in helpers or shape[0] == -1):
         if all(isinstance(s, int) and s > 0 for s in shape[1:]):
@@ -544,6 +552,8 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
     head_weight, head_bias = _effective_weight(linears[0])
     n_flat = head_weight.shape[1]
     h, w = _input_size(blocks, n_flat, input_shape)
+    if input_shape is None:
+        input_shape = (blocks[0].weight.shape[1], h, w)
     conv_sizes, (fh, fw) = _spatial_sizes(blocks, h, w)
     positions = fh * fw
     if blocks[-1].weight.shape[0] * positions != n_flat:
@@ -579,10 +589,10 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
         kept_features = torch.arange(n_flat)
     keep = torch.zeros(blocks[-1].weight.shape[0], dtype=torch.bool)
     keep[kept_features // positions] = True
-    keeps = [keep]
+    keeps = [_at_least_one(keep)]
     for block in reversed(blocks[1:]):
         used = (block.weight[keeps[0]] != 0).any(dim=(0, 2, 3))
-        keeps.insert(0, used)
+        keeps.insert(0, _at_least_one(used))
     keeps.insert(0, torch.ones(blocks[0].weight.shape[1], dtype=torch.bool))
 
     modules = [] if reshape is None else [_Reshape(reshape.shape)]
@@ -596,17 +606,41 @@ def compress_chain(chain, compress_linear, *, input_shape=None):
         modules.append(compact)
         modules.extend(block.post)
     modules.append(nn.Flatten())
+    keep = keeps[-1]
     rank = torch.cumsum(keep.long(), 0) - 1
     new_index = rank[kept_features // positions] * positions + (
         kept_features % positions
     )
-    if not torch.equal(new_index, torch.arange(int(keep.sum()) * positions)):
+    n_kept = int(keep.sum()) * positions
+    selected = not torch.equal(new_index, torch.arange(n_kept))
+    head_modules = _head_modules(head)
+    if head_modules == [head]:  # kept whole: it selects its own features
+        head.n_features_in = n_kept
+        head._buffers.pop("input_features", None)
+        head.__dict__.pop("input_features", None)
+        if selected:
+            head.register_buffer("input_features", new_index)
+        else:
+            head.input_features = None
+    elif selected:
         modules.append(_Select(new_index))
-    modules.extend(_head_modules(head))
+    modules.extend(head_modules)
     net = CompressedConvNetwork(*modules, input_shape=input_shape)
     net.removed_units = [int((~k).sum()) for k in keeps] + list(head.removed_units[1:])
     net.source_stats = stats
     return net.eval()
+
+
+def _at_least_one(keep):
+    """``keep``, or its first channel where it keeps none.
+
+    A convolution of no output channel cannot run; one channel no kept weight
+    reads (or whose map is zero) changes no output.
+    """
+    if not keep.any():
+        keep = keep.clone()
+        keep[0] = True
+    return keep
 
 
 def _head_modules(head):

@@ -9,7 +9,7 @@ import torch
 # Largest density at which a layer is stored in CSR form rather than dense,
 # per sparse kernel. Crossovers measured on one core of an AMD EPYC (Zen 3),
 # torch 2.14 with MKL, layers 300x784, 100x300, 2000x784 and 2000x2000
-# (benchmarks/inference.py, "crossover" in benchmarks/results/inference.json):
+# (benchmarks/inference.py --crossover-only, results/inference_crossover.json):
 # numba's CSR wins up to density 0.2-0.3 at batch 256 but only up to 0.05-0.2
 # at batch 1 (per-layer call overhead); torch.sparse up to 0.1-0.15. The
 # thresholds sit between, so that neither batch size loses much.
@@ -141,18 +141,23 @@ def layer_seconds(layer, batch, relu):
     """
     gen = torch.Generator().manual_seed(0)
     h = torch.randn(layer.in_features, batch, generator=gen, dtype=layer.bias.dtype).T
+    # On one thread every kernel runs in this thread: its CPU time is the
+    # cost, and other work on a shared machine does not enter it (at a load
+    # average of 20 on 2 cores the wall clock kept a 90 % LeNet's layers
+    # dense, 0.69x dense's speed). More threads: the wall clock.
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
     with torch.no_grad():
         layer.forward(h, relu)  # first call: numba loads or compiles its kernel
-        start = time.perf_counter()
+        start = clock()
         layer.forward(h, relu)
-        once = time.perf_counter() - start
+        once = clock() - start
         n = max(1, int(MIN_ROUND_S / max(once, 1e-7)))
         best = once
         for _ in range(ROUNDS):
-            start = time.perf_counter()
+            start = clock()
             for _ in range(n):
                 layer.forward(h, relu)
-            best = min(best, (time.perf_counter() - start) / n)
+            best = min(best, (clock() - start) / n)
     return best
 
 

@@ -319,6 +319,12 @@ class MaskedLinear(MaskedMixin, nn.Linear):
         if self._mask_is_full():
             # A full mask removes nothing: no cleaning and no gradient hook.
             return F.linear(input, self.weight, self.bias)
+        # No product: the stored weight is already zero where the mask is.
+        # Training step against a dense one, same fused Adam, one thread
+        # (benchmarks/training_backends.py, two runs on a loaded 2-core
+        # machine): LeNet-300-100 at 90 % 1.12-1.18x per module step and
+        # 0.99-1.05x per estimator epoch; 784-2000-2000-10 at 95 % 1.02-1.21x
+        # and 1.02-1.18x, where ``weight * mask`` measured 1.30-1.50x.
         return F.linear(input, self._masked_weight(), self.bias)
 
     def extra_repr(self):

@@ -10,6 +10,8 @@ def _curves(results, amounts):
     if isinstance(results, tuple) and len(results) == 2:
         layers, scores = results
         scores = np.asarray(scores, dtype=float)
+        if scores.ndim == 3:  # a cross-validated curve: the folds' mean
+            scores = scores.mean(axis=2)
         if amounts is None:
             raise ValueError(
                 "amounts must be given with the (layers, scores) of "

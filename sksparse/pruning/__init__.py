@@ -17,11 +17,12 @@ from sksparse.pruning._base import (
     weight_classes,
 )
 from sksparse.pruning._callbacks import Pruning
-from sksparse.pruning._dynamic import SET, RigL, erdos_renyi_densities
+from sksparse.pruning._dynamic import erdos_renyi_densities
 from sksparse.pruning._functional import magnitude_masks, random_masks, select_masks
 from sksparse.pruning._magnitude import MagnitudePruner
 from sksparse.pruning._random import RandomPruner
 from sksparse.pruning._schedules import Gradual, Iterative, OneShot, cubic_sparsity
+from sksparse.pruning._set_rigl import SET, RigL
 
 __all__ = [
     "BasePruner",

@@ -38,6 +38,8 @@ def check_sensitivity(sensitivity):
         )
     amounts = np.asarray(amounts, dtype=float)
     scores = np.asarray(scores, dtype=float)
+    if scores.ndim == 3:  # a cross-validated curve: the folds' mean
+        scores = scores.mean(axis=2)
     if amounts.ndim != 1 or amounts.size == 0:
         raise ValueError("sensitivity's amounts must be a non-empty 1-D sequence.")
     if not ((amounts >= 0) & (amounts < 1)).all() or (np.diff(amounts) <= 0).any():
