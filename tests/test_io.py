@@ -490,3 +490,22 @@ def test_pruned_file_missing_a_mask_tensor_is_refused(pruned, tmp_path):
     write_file(path, {k: v for k, v in document.items() if k != "sha256"}, tensors)
     with pytest.raises(ValueError, match="malformed PrunedEstimator"):
         load(path)
+
+
+def test_prefit_pruned_estimator_keeps_its_fitted_estimator_parameter(data, tmp_path):
+    X, y = data
+    base = SparseMLPClassifier((16,), max_epochs=2, random_state=0)
+    with pytest.warns(Warning):  # two epochs do not converge
+        base.fit(X, y)
+    est = PrunedEstimator(base, prefit=True, retrain_epochs=1, rewind="reinit")
+    est.fit(X, y)
+    loaded = load(save(est, tmp_path / "p.sksparse"))
+    # The fitted estimator parameter is stored with its own tensors, so the
+    # loaded one prunes it again as the original did.
+    np.testing.assert_array_equal(
+        loaded.estimator.predict_proba(X), base.predict_proba(X)
+    )
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_array_equal(
+        loaded.fit(X, y).predict_proba(X), est.predict_proba(X)
+    )
