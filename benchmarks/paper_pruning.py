@@ -40,7 +40,12 @@ keeps what it finished.
 Usage (``make bench-paper-pruning`` runs the defaults)::
 
     python benchmarks/paper_pruning.py [--runs 10] [--max-epochs 30]
-    python benchmarks/paper_pruning.py --study gap [--runs 3]
+    python benchmarks/paper_pruning.py --study gap [--runs 3] [--protocol ours]
+    python benchmarks/paper_pruning.py --combine A.json B.json [--from-logs LOG]
+
+Runs of several processes (``--first-seed``) merge with ``--combine``;
+``--from-logs`` recovers the finished settings of a run stopped before its
+end from its progress log (accuracies after re-training only).
 
 The paper ran 25 runs per setting (``--runs 25``).
 """
