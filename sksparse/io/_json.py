@@ -49,7 +49,8 @@ def encode(value, name):
                     for k, v in value.items()
                 ]
             }
-        if set(value) & {_TUPLE, _ARRAY, _ITEMS}:
+        # "__object__" tags a nested estimator in sksparse.io's parameters.
+        if set(value) & {_TUPLE, _ARRAY, _ITEMS, "__object__"}:
             raise TypeError(f"{name} uses a key reserved by the format.")
         return {k: encode(v, f"{name}[{k!r}]") for k, v in value.items()}
     if isinstance(value, np.ndarray):
