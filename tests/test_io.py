@@ -469,3 +469,24 @@ def test_widths_that_do_not_chain_are_refused(clf, tmp_path):
     _rewrite(path, compressed=tree)
     with pytest.raises(ValueError, match="layer 0 reads 9 units"):
         load(path)
+
+
+def test_cli_reads_pruned_and_compressed_files(pruned, tmp_path):
+    for name, est in [("pruned", pruned), ("small", pruned.compress())]:
+        path = save(est, tmp_path / f"{name}.sksparse")
+        out = tmp_path / name
+        assert main(["report", str(path), "--no-plot", "--out", str(out), "-q"]) == 0
+        assert json.loads((out / "report.json").read_text())["layers"]
+        graph = tmp_path / f"{name}.graphml"
+        assert main(["graph", str(path), "-o", str(graph)]) == 0
+        assert graph.stat().st_size > 0
+
+
+def test_pruned_file_missing_a_mask_tensor_is_refused(pruned, tmp_path):
+    path = save(pruned, tmp_path / "p.sksparse")
+    document, tensors = read_file(path)
+    name = next(k for k in tensors if k.startswith("masks_/"))
+    del tensors[name]
+    write_file(path, {k: v for k, v in document.items() if k != "sha256"}, tensors)
+    with pytest.raises(ValueError, match="malformed PrunedEstimator"):
+        load(path)

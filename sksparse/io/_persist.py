@@ -400,6 +400,16 @@ def _load(document, tensors, prefix, path):
 
 
 def _load_pruned(estimator, document, tensors, prefix, path):
+    try:
+        return _restore_pruned(estimator, document, tensors, prefix, path)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} holds a malformed PrunedEstimator: {exc!r} is missing "
+            "or of the wrong kind."
+        ) from None
+
+
+def _restore_pruned(estimator, document, tensors, prefix, path):
     estimator.estimator_ = _load(
         document.get("estimator_"), tensors, f"{prefix}estimator_/", path
     )
