@@ -40,7 +40,12 @@ keeps what it finished.
 Usage (``make bench-paper-pruning`` runs the defaults)::
 
     python benchmarks/paper_pruning.py [--runs 10] [--max-epochs 30]
-    python benchmarks/paper_pruning.py --study gap [--runs 3]
+    python benchmarks/paper_pruning.py --study gap [--runs 3] [--protocol ours]
+    python benchmarks/paper_pruning.py --combine A.json B.json [--from-logs LOG]
+
+Runs of several processes (``--first-seed``) merge with ``--combine``;
+``--from-logs`` recovers the finished settings of a run stopped before its
+end from its progress log (accuracies after re-training only).
 
 The paper ran 25 runs per setting (``--runs 25``).
 """
@@ -667,6 +672,8 @@ def plot_paper(args, summary, dense_mean):
             e = np.nan_to_num([s["accuracy_ci95"] for s in cell])
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
         ax.axhline(dense_mean, color="k", ls="--", lw=0.8, label="dense")
+        # 2-run intervals reach past 0 and 100 %: clip to what accuracy can be.
+        ax.set_ylim(0, 100)
         ax.set_title(f"{schedule}, {mode} re-training")
         ax.set_xlabel("compression (%)")
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (%)")
