@@ -37,7 +37,8 @@ _CHILD = re.compile(r"^[A-Za-z0-9_]+$")
 def allowed():
     """``{name: class}`` of the modules a compact network may be made of."""
     from sksparse.nn import CompactConv2d, CompactLinear, CompressedNetwork
-    from sksparse.nn._compact_conv import CompressedConvNetwork, _Reshape, _Select
+    from sksparse.nn._chain import _Reshape, _Select
+    from sksparse.nn._compact_conv import CompressedConvNetwork
     from sksparse.nn._structured import BlockLinear, NMLinear
 
     classes = [
