@@ -133,6 +133,7 @@ bench-paper-reber: install
 bench-paper-pruning: install data
 	$(BIN)/python benchmarks/paper_pruning.py
 	$(BIN)/python benchmarks/paper_pruning.py --study gap
+	$(BIN)/python benchmarks/paper_pruning.py --study gap --protocol ours
 
 clean:
 	rm -rf $(VENV) docs/_build docs/auto_examples docs/generated docs/gen_modules \

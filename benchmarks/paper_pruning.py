@@ -40,7 +40,12 @@ keeps what it finished.
 Usage (``make bench-paper-pruning`` runs the defaults)::
 
     python benchmarks/paper_pruning.py [--runs 10] [--max-epochs 30]
-    python benchmarks/paper_pruning.py --study gap [--runs 3]
+    python benchmarks/paper_pruning.py --study gap [--runs 3] [--protocol ours]
+    python benchmarks/paper_pruning.py --combine A.json B.json [--from-logs LOG]
+
+Runs of several processes (``--first-seed``) merge with ``--combine``;
+``--from-logs`` recovers the finished settings of a run stopped before its
+end from its progress log (accuracies after re-training only).
 
 The paper ran 25 runs per setting (``--runs 25``).
 """
@@ -109,6 +114,15 @@ def parse_args(argv=None):
         default=list(SETTINGS),
         choices=list(SETTINGS),
         help="schedule-retraining pairs to run (all three by default)",
+    )
+    parser.add_argument(
+        "--from-logs",
+        type=Path,
+        nargs="+",
+        default=(),
+        help="progress logs of paper-study runs stopped before their end; "
+        "merged with --combine (a log line holds the accuracies after "
+        "re-training only)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -491,7 +505,9 @@ def summarize_paper(rows):
             n_runs=len(cell),
             accuracy_mean=mean,
             accuracy_ci95=half,
-            retrain_epochs_mean=statistics.fmean(r["retrain_epochs"] for r in cell),
+            retrain_epochs_mean=statistics.fmean(epochs)
+            if (epochs := [r["retrain_epochs"] for r in cell if r["retrain_epochs"]])
+            else None,
         )
         summary.append(entry)
     tests = []
@@ -523,6 +539,35 @@ def summarize_paper(rows):
             )
         )
     return summary, tests
+
+
+def rows_from_log(path, compressions):
+    """Rows of a paper-study progress log (a run stopped before its end)."""
+    dense, rows = {}, []
+    for line in Path(path).read_text().splitlines():
+        words = line.split()
+        if len(words) > 3 and words[0] == "run" and words[2] == "dense":
+            seed = int(words[1].rstrip(":"))
+            dense[seed] = dict(
+                run=seed, dense_accuracy=float(words[3]), dense_epochs=int(words[6])
+            )
+        elif len(words) == 5 + len(compressions) and words[0] == "run":
+            seed, method, schedule, mode = int(words[1]), *words[2:5]
+            for amount, accuracy in zip(sorted(compressions), words[5:]):
+                rows.append(
+                    dict(
+                        run=seed,
+                        method=method,
+                        schedule=schedule,
+                        retraining=mode,
+                        compression=amount,
+                        accuracy=float(accuracy),
+                        retrain_epochs=None,
+                        dense_accuracy=dense[seed]["dense_accuracy"],
+                        from_log=True,
+                    )
+                )
+    return list(dense.values()), rows
 
 
 def summarize_gap(rows):
@@ -574,7 +619,7 @@ def write_paper(args, dense, rows, seconds):
     header = (
         ["schedule", "re-training", "compression"]
         + [m for m in args.methods]
-        + ["blinded − uniform", "Wilcoxon p"]
+        + ["pairs", "blinded − uniform", "Wilcoxon p"]
     )
     table = []
     for t in tests:
@@ -587,7 +632,7 @@ def write_paper(args, dense, rows, seconds):
             )
         table.append(
             [*key[:2], f"{key[2]:.0%}", *cells]
-            + [f"{t['mean_difference']:+.2f}", f"{t['wilcoxon_p']:.3g}"]
+            + [t["n_pairs"], f"{t['mean_difference']:+.2f}", f"{t['wilcoxon_p']:.3g}"]
         )
     (args.out / "paper_pruning.md").write_text(
         f"Dense: {dense_mean:.2f} ± {dense_half:.2f} % test accuracy, "
@@ -627,6 +672,8 @@ def plot_paper(args, summary, dense_mean):
             e = np.nan_to_num([s["accuracy_ci95"] for s in cell])
             ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=method)
         ax.axhline(dense_mean, color="k", ls="--", lw=0.8, label="dense")
+        # 2-run intervals reach past 0 and 100 %: clip to what accuracy can be.
+        ax.set_ylim(0, 100)
         ax.set_title(f"{schedule}, {mode} re-training")
         ax.set_xlabel("compression (%)")
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (%)")
@@ -716,6 +763,10 @@ def main(argv=None):
             dense += payload["dense"]["runs"]
             rows += payload["rows"]
             seconds = max(seconds, payload["seconds"])
+        for path in args.from_logs:
+            d, r = rows_from_log(path, args.compressions)
+            dense += d
+            rows += r
         write(args, dense, rows, seconds)
         return
     train, test = load_data(args)

@@ -19,7 +19,7 @@ from sksparse import (
     SparseMLPClassifier,
     SparseMLPRegressor,
 )
-from sksparse.estimators._base import MIN_ROWS, predict_module
+from sksparse.estimators._inference import MIN_ROWS, predict_module
 from sksparse.nn import SparseMLP, compress
 from sksparse.pruning import MagnitudePruner
 

@@ -432,3 +432,80 @@ def test_user_module_in_a_compressed_net_is_refused(clf, tmp_path):
     small.module_.activations[0] = Swish()
     with pytest.raises(TypeError, match="Swish.*--trust-pickle"):
         save(small, tmp_path / "c.sksparse")
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (
+            lambda t: t.__setitem__(
+                "layers.0.col_indices", t["layers.0.col_indices"] + 99
+            ),
+            "column indices",
+        ),
+        (
+            lambda t: t.__setitem__(
+                "layers.1.crow_indices", t["layers.1.crow_indices"].flip(0)
+            ),
+            "row pointers",
+        ),
+    ],
+)
+def test_out_of_range_indices_are_refused_before_any_kernel(clf, tmp_path, edit, match):
+    # numba's kernels do not check bounds: a forged index must never reach them.
+    path = _compressed_file(clf, tmp_path)
+    document, tensors = read_file(path)
+    edit(tensors)
+    write_file(path, {k: v for k, v in document.items() if k != "sha256"}, tensors)
+    with pytest.raises(ValueError, match=f"CompactLinear.*{match}"):
+        load(path)
+
+
+def test_widths_that_do_not_chain_are_refused(clf, tmp_path):
+    path = _compressed_file(clf, tmp_path)
+    document, _ = read_file(path)
+    tree = document["compressed"]
+    tree["attributes"]["n_features_in"] += 3
+    _rewrite(path, compressed=tree)
+    with pytest.raises(ValueError, match="layer 0 reads 9 units"):
+        load(path)
+
+
+def test_cli_reads_pruned_and_compressed_files(pruned, tmp_path):
+    for name, est in [("pruned", pruned), ("small", pruned.compress())]:
+        path = save(est, tmp_path / f"{name}.sksparse")
+        out = tmp_path / name
+        assert main(["report", str(path), "--no-plot", "--out", str(out), "-q"]) == 0
+        assert json.loads((out / "report.json").read_text())["layers"]
+        graph = tmp_path / f"{name}.graphml"
+        assert main(["graph", str(path), "-o", str(graph)]) == 0
+        assert graph.stat().st_size > 0
+
+
+def test_pruned_file_missing_a_mask_tensor_is_refused(pruned, tmp_path):
+    path = save(pruned, tmp_path / "p.sksparse")
+    document, tensors = read_file(path)
+    name = next(k for k in tensors if k.startswith("masks_/"))
+    del tensors[name]
+    write_file(path, {k: v for k, v in document.items() if k != "sha256"}, tensors)
+    with pytest.raises(ValueError, match="malformed PrunedEstimator"):
+        load(path)
+
+
+def test_prefit_pruned_estimator_keeps_its_fitted_estimator_parameter(data, tmp_path):
+    X, y = data
+    base = SparseMLPClassifier((16,), max_epochs=2, random_state=0)
+    with pytest.warns(Warning):  # two epochs do not converge
+        base.fit(X, y)
+    est = PrunedEstimator(base, prefit=True, retrain_epochs=1, rewind="reinit")
+    est.fit(X, y)
+    loaded = load(save(est, tmp_path / "p.sksparse"))
+    # The fitted estimator parameter is stored with its own tensors, so the
+    # loaded one prunes it again as the original did.
+    np.testing.assert_array_equal(
+        loaded.estimator.predict_proba(X), base.predict_proba(X)
+    )
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+    np.testing.assert_array_equal(
+        loaded.fit(X, y).predict_proba(X), est.predict_proba(X)
+    )

@@ -1,7 +1,7 @@
 """scikit-learn estimators for sparse networks (re-exported at top level)."""
 
-from sksparse.estimators._base import compress_net
 from sksparse.estimators._cnn import SparseCNNClassifier
+from sksparse.estimators._compress import compress_net
 from sksparse.estimators._mlp import SparseMLPClassifier, SparseMLPRegressor
 from sksparse.estimators._pruned import PrunedEstimator
 from sksparse.estimators._rnn import GraphPriorRNNClassifier

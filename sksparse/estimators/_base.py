@@ -23,15 +23,13 @@ The contract, after scikit-learn's ``BaseMultilayerPerceptron``:
 """
 
 import copy
-import hashlib
-import threading
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -42,11 +40,22 @@ from sklearn.utils.validation import (
     check_is_fitted,
     column_or_1d,
 )
-from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, EpochScoring
+from skorch.callbacks import EpochScoring
 from skorch.dataset import ValidSplit
-from skorch.utils import to_tensor
 
+from sksparse.estimators._compress import compress_net
+from sksparse.estimators._inference import predict_module
+from sksparse.estimators._training import (
+    _ARRAY_KEY,
+    CONVERGENCE,
+    SAMPLE_WEIGHT_KEY,
+    Convergence,
+    _mask_digest,
+    _masked,
+    _same,
+    _state_loaded,
+    _without_state,
+)
 from sksparse.utils import net_optimizers, sparsity
 
 __all__ = [
@@ -100,17 +109,9 @@ TRAINING_PARAMS = frozenset(COMMON_CONSTRAINTS) | {
 #: ``class_weight`` of the classifiers, as scikit-learn's linear models take it.
 CLASS_WEIGHT_CONSTRAINT = {"class_weight": [dict, StrOptions({"balanced"}), None]}
 
-#: Key of the per-sample weights in the dict of inputs the skorch net reads;
-#: :class:`WeightedLossMixin` takes them out before the module's forward.
-SAMPLE_WEIGHT_KEY = "sample_weight"
-#: Key an array ``X`` takes when it travels in a dict beside its weights.
-_ARRAY_KEY = "X"
 
 #: sklearn's MLP batch size for ``batch_size="auto"``: ``min(200, n_samples)``.
 AUTO_BATCH_SIZE = 200
-
-#: Name of the callback that stops training on convergence.
-CONVERGENCE = "sksparse_convergence"
 
 
 def seed_from(random_state):
@@ -155,239 +156,6 @@ def check_float32_range(array, name):
                 f"{_FLOAT32_MAX:.3g}), which the network's float32 arithmetic "
                 f"would turn into inf; scale {name} first."
             )
-
-
-# Switching a shared module's mode is the only mutation prediction needs; the
-# lock keeps two threads from racing on it (the forward itself reads only).
-_MODE_LOCK = threading.Lock()
-
-#: Batches smaller than this are padded with zero rows. Measured on this
-#: machine (torch 2.x, MKL, 1 and 2 threads): a float32 ``Linear`` forward
-#: gives every row bit-identical outputs for any batch of >= 7 rows (up to
-#: 5,000 tried, any row order), and ``Conv2d`` for >= 2 rows, but 1-6 rows take
-#: a matrix-vector kernel that sums in another order. Padding to 8 rows keeps
-#: scikit-learn's subset- and sample-order-invariance in float32 at the cost of
-#: a few zero rows, which at batch 1 is far cheaper than a float64 copy of the
-#: weights.
-MIN_ROWS = 8
-
-#: Rows per forward call: bounds the activations' memory on large inputs.
-BLOCK_ROWS = 4096
-
-
-def _pad(array, rows):
-    if len(array) >= rows:
-        return array
-    pad = np.zeros((rows - len(array), *array.shape[1:]), dtype=array.dtype)
-    return np.concatenate([array, pad])
-
-
-def _module_dtype(module):
-    # One pass that stops at the first floating tensor: a CompressedNetwork
-    # has buffers only, and walking all parameters and then all buffers cost
-    # 16 us a call at batch 1 (5 for a masked MLP).
-    for sub in module.modules():
-        for tensors in (sub._parameters, sub._buffers):
-            for tensor in tensors.values():
-                if tensor is not None and tensor.is_floating_point():
-                    return tensor.dtype
-    return torch.float32
-
-
-def _to_tensor(value, device, dtype, rows):
-    value = _pad(np.asarray(value), rows)
-    if device == "cpu" and value.dtype.kind in "fiub" and value.flags.writeable:
-        # from_numpy shares the memory: torch.as_tensor(..., device=) took
-        # tens of microseconds at batch 1.
-        tensor = torch.from_numpy(value)
-    else:
-        tensor = torch.as_tensor(value, device=device)
-    if tensor.is_floating_point() and tensor.dtype != dtype:
-        tensor = tensor.to(dtype)
-    return tensor
-
-
-def predict_module(module, X, *, device="cpu"):
-    """Outputs of ``module`` on ``X`` (an array, or a dict of keyword arrays).
-
-    The forward pass runs in the module's own dtype (float32 unless a user
-    converted it) in evaluation mode under ``torch.inference_mode``: no copy
-    of the parameters and no mutation of the module, so threads may share
-    it. Batches under :data:`MIN_ROWS` are padded so every sample goes
-    through the same kernels whichever other samples share its call.
-    """
-    if module.training:
-        with _MODE_LOCK:
-            module.eval()
-    dtype = _module_dtype(module)
-    device = str(device)
-    # A compressed network pads only the layers that need it (its sparse
-    # layers do not): a 90 % LeNet, all CSR, took 65 us for one row and 210
-    # for eight.
-    pads_itself = getattr(module, "pads_dense_rows", False)
-    rows = 1 if pads_itself else MIN_ROWS
-    kwargs = {"pad_rows": MIN_ROWS} if pads_itself else {}
-    inputs = X if isinstance(X, dict) else {None: X}
-    n = len(next(iter(inputs.values())))
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, max(n, 1), BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, n)
-            batch = {
-                key: _to_tensor(value[start:stop], device, dtype, rows)
-                for key, value in inputs.items()
-            }
-            if None in batch:
-                out = module(batch[None], **kwargs)
-            else:
-                out = module(**batch, **kwargs)
-            outputs.append(out[: stop - start].cpu().numpy())
-    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
-
-
-class WeightedLossMixin:
-    """A skorch net whose loss is the weighted mean of per-sample losses.
-
-    Sample weights travel with the inputs, under :data:`SAMPLE_WEIGHT_KEY`
-    in a dict, so skorch's batching, shuffling and validation split keep
-    them aligned with their rows; :meth:`infer` takes them out before the
-    module's forward. The criterion must be built with ``reduction="none"``.
-    A batch's loss is ``sum(w * loss) / sum(w)``, as scikit-learn's MLP
-    averages (``np.average`` with the weights): integer weights train as
-    repeated rows do, and scaling every weight changes nothing.
-    """
-
-    def infer(self, x, **fit_params):
-        if isinstance(x, dict) and (SAMPLE_WEIGHT_KEY in x or _ARRAY_KEY in x):
-            x = {k: v for k, v in x.items() if k != SAMPLE_WEIGHT_KEY}
-            if set(x) == {_ARRAY_KEY} and not fit_params:
-                x = x[_ARRAY_KEY]
-        return super().infer(x, **fit_params)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if loss.ndim == 0:  # a criterion the user set with its own reduction
-            return loss
-        loss = loss.reshape(len(loss), -1).mean(dim=1)
-        weights = X.get(SAMPLE_WEIGHT_KEY) if isinstance(X, dict) else None
-        if weights is None:
-            return loss.mean()
-        weights = to_tensor(weights, device=loss.device).to(loss.dtype)
-        # A batch whose rows all weigh zero contributes no gradient.
-        return (loss * weights).sum() / weights.sum().clamp_min(1e-12)
-
-
-class SparseNetClassifier(WeightedLossMixin, NeuralNetClassifier):
-    """skorch's ``NeuralNetClassifier`` with sample weights (``net_``)."""
-
-
-class SparseNetRegressor(WeightedLossMixin, NeuralNetRegressor):
-    """skorch's ``NeuralNetRegressor`` with sample weights (``net_``)."""
-
-
-def _pruning_events_end(net):
-    """The last epoch (0-based, of the net's history) at which a callback prunes.
-
-    Read from every callback with a pruning ``schedule_`` and ``pruner``
-    (:class:`sksparse.pruning.Pruning`); -1 when there is none.
-    """
-    last = -1
-    for _, callback in getattr(net, "callbacks_", []):
-        schedule = getattr(callback, "schedule_", None)
-        pruner = getattr(callback, "pruner", None)
-        if schedule is None or not callable(getattr(schedule, "epochs", None)):
-            continue
-        amount = getattr(pruner, "amount", 1.0)
-        epochs = schedule.epochs(amount if isinstance(amount, Real) else 1.0)
-        if epochs:
-            last = max(last, max(epochs))
-    return last
-
-
-class Convergence(Callback):
-    """Stop training when a monitored score stops improving, as sklearn's MLP does.
-
-    After scikit-learn's ``_fit_stochastic``: an epoch improves when the
-    training loss falls below the best so far by more than ``tol`` (or, with
-    ``lower_is_better=False``, the validation score rises above it by more
-    than ``tol``); training stops after ``n_iter_no_change`` epochs in a row
-    without improvement. Epochs before a pruning schedule's last event are
-    not counted, so stopping never cuts a schedule short, and the best
-    weights are taken from epochs with the final masks only.
-
-    Parameters
-    ----------
-    monitor : str
-        The history key: ``"train_loss"``, ``"valid_acc"``, ``"valid_r2"``.
-    lower_is_better : bool
-    tol : float
-    n_iter_no_change : int
-    restore_best : bool
-        Load the best epoch's weights at the end of training (early
-        stopping's behaviour in scikit-learn).
-
-    Attributes
-    ----------
-    converged_ : bool
-        Whether the last training run stopped on convergence.
-    """
-
-    def __init__(
-        self,
-        monitor="train_loss",
-        *,
-        lower_is_better=True,
-        tol=1e-4,
-        n_iter_no_change=10,
-        restore_best=False,
-    ):
-        self.monitor = monitor
-        self.lower_is_better = lower_is_better
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.restore_best = restore_best
-        self.enabled = True
-
-    def on_train_begin(self, net, **kwargs):
-        self.converged_ = False
-        self.best_ = None
-        self.best_state_ = None
-        self.no_improvement_ = 0
-        self.hold_until_ = _pruning_events_end(net)
-
-    def on_epoch_end(self, net, **kwargs):
-        if not self.enabled:
-            return
-        epoch = len(net.history) - 1
-        score = net.history[-1].get(self.monitor)
-        if score is None:
-            return
-        score = float(score) if self.lower_is_better else -float(score)
-        if epoch <= self.hold_until_ or self.best_ is None:
-            # Before the schedule's last pruning the network still changes
-            # its structure: its scores are no baseline for the final one.
-            self.best_, self.no_improvement_ = score, 0
-            self._snapshot(net)
-            return
-        if score > self.best_ - self.tol:
-            self.no_improvement_ += 1
-        else:
-            self.no_improvement_ = 0
-        if score < self.best_:
-            self.best_ = score
-            self._snapshot(net)
-        if self.no_improvement_ > self.n_iter_no_change:
-            self.converged_ = True
-            raise KeyboardInterrupt  # skorch's way to end the fit loop
-
-    def _snapshot(self, net):
-        if self.restore_best:
-            self.best_state_ = copy.deepcopy(net.module_.state_dict())
-
-    def on_train_end(self, net, **kwargs):
-        if self.enabled and self.restore_best and self.best_state_ is not None:
-            net.module_.load_state_dict(self.best_state_)
-        self.best_state_ = None  # a fitted net does not keep a second copy
 
 
 class BaseSparseNet(BaseEstimator):
@@ -882,132 +650,6 @@ class BaseSparseNet(BaseEstimator):
             net.module = module
 
 
-def compress_net(net, **compress_params):
-    """A copy of a fitted skorch net that predicts with the compact network.
-
-    The copy's ``module_`` is :func:`sksparse.nn.compress`'s compact network
-    of the net's module (a :class:`~sksparse.nn.CompressedNetwork`, or a
-    :class:`~sksparse.nn.CompressedConvNetwork` for convolutional chains),
-    so ``predict`` and ``predict_proba`` give the same answers and
-    ``joblib.dump`` writes no masked network and no optimizer. The module
-    may be any that :func:`sksparse.nn.compress` reads: sksparse's
-    architectures, ``nn.Sequential``, or a user's module that ``torch.fx``
-    traces to a chain of Linear/Conv2d layers and activations. The copy is
-    for prediction; keep ``net`` to train further.
-
-    Parameters
-    ----------
-    net : skorch.NeuralNet
-        Fitted (initialised).
-    **compress_params
-        ``layout``, ``backend``, ``dense_threshold``, ``input_shape`` of
-        :func:`sksparse.nn.compress`.
-
-    Returns
-    -------
-    skorch.NeuralNet
-        A fitted copy on the CPU (``device="cpu"``, where the compact
-        kernels run); ``net`` is unchanged.
-
-    Examples
-    --------
-    >>> import numpy as np, torch
-    >>> from torch import nn
-    >>> from skorch import NeuralNetClassifier
-    >>> from sksparse.estimators import compress_net
-    >>> X = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
-    >>> y = (X[:, 0] > 0).astype(np.int64)
-    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
-    <torch._C.Generator object at ...>
-    >>> net = NeuralNetClassifier(
-    ...     nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
-    ...     max_epochs=1, train_split=None, criterion=nn.CrossEntropyLoss,
-    ...     verbose=0,
-    ... ).fit(X, y)
-    >>> small = compress_net(net)
-    >>> np.allclose(small.predict_proba(X), net.predict_proba(X), atol=1e-6)
-    True
-    """
-    from sksparse.nn import compress
-
-    module = getattr(net, "__dict__", {}).get("module_")
-    if not isinstance(module, torch.nn.Module):
-        raise NotFittedError(
-            f"This {type(net).__name__} is not initialized yet; fit it before "
-            "compress_net."
-        )
-    compact = compress(module, **compress_params).eval()
-    # Copy everything but the masked module and its optimizers, so the copy
-    # never holds (nor pickles) the dense network.
-    optimizers = [f"{name}_" for name in getattr(net, "_optimizers", None) or []]
-    skip = {"module_", "optimizer_", "criterion_", "module", *optimizers}
-    saved = {k: net.__dict__.pop(k) for k in skip if k in net.__dict__}
-    if "device" in net.__dict__:
-        saved["device"] = net.__dict__["device"]
-        net.__dict__["device"] = "cpu"  # skorch's unpickling checks the device
-    try:
-        new_net = copy.deepcopy(net)
-    finally:
-        net.__dict__.update(saved)
-    new_net.module_ = compact
-    new_net.module = type(compact)
-    # The compact network lives on the CPU (its kernels are numba's and
-    # torch's CPU ones): a net trained on a GPU predicts there afterwards.
-    new_net.device = "cpu"
-    for name in skip - {"module_", "criterion_", "module"}:
-        if name in saved:
-            setattr(new_net, name, None)
-    if "criterion_" in saved:
-        new_net.criterion_ = copy.deepcopy(saved["criterion_"])
-    return new_net
-
-
-def _state_loaded(module, incompatible_keys):
-    """``load_state_dict`` post-hook of a fitted module.
-
-    Masked weights are set to exactly zero (a select, so a NaN loaded at a
-    masked position goes too) and the module is flagged, so that the next
-    warm start clears the optimizer state gathered on the old weights. A
-    module-level function: the hook is pickled with the module.
-    """
-    with torch.no_grad():
-        for layer in _masked(module):
-            weight = getattr(layer, "weight", None)
-            if isinstance(weight, torch.Tensor) and weight.shape == layer.mask.shape:
-                weight.masked_fill_(layer.mask == 0, 0.0)
-    module.__dict__["_sksparse_state_loaded"] = True
-
-
-def _mask_digest(module):
-    """A digest of every mask of ``module`` (None when it has none)."""
-    layers = _masked(module)
-    if not layers:
-        return None
-    digest = hashlib.blake2b(digest_size=16)
-    for layer in layers:
-        keep = (layer.mask != 0).cpu().numpy()
-        digest.update(repr(keep.shape).encode())
-        digest.update(np.packbits(keep).tobytes())
-    return digest.hexdigest()
-
-
-def _without_state(optimizer):
-    """A copy of ``optimizer`` over the same parameters, with no state."""
-    fresh = copy.copy(optimizer)
-    fresh.__dict__ = dict(optimizer.__dict__)
-    from collections import defaultdict
-
-    fresh.state = defaultdict(dict)
-    return fresh
-
-
-def _same(a, b):
-    try:
-        return bool(a == b) if not isinstance(a, np.ndarray) else np.array_equal(a, b)
-    except (TypeError, ValueError):
-        return a is b
-
-
 class SparseClassifierMixin:
     """Label encoding and the one prediction path of the network classifiers.
 
@@ -1146,11 +788,3 @@ def _log_softmax(logits):
     z -= z.max(axis=1, keepdims=True)
     z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
     return z
-
-
-def _masked(module):
-    return [
-        m
-        for m in module.modules()
-        if isinstance(getattr(m, "mask", None), torch.Tensor)
-    ]

@@ -13,13 +13,13 @@ from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
     SparseClassifierMixin,
-    SparseNetClassifier,
 )
 from sksparse.estimators._mlp import (
     PRIOR_CONSTRAINTS,
     check_prior_params,
     check_X_array,
 )
+from sksparse.estimators._training import SparseNetClassifier
 from sksparse.graphs import prior_masks
 from sksparse.nn import SparseCNN
 

@@ -14,11 +14,10 @@ from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
     SparseClassifierMixin,
-    SparseNetClassifier,
-    SparseNetRegressor,
     check_device,
     check_float32_range,
 )
+from sksparse.estimators._training import SparseNetClassifier, SparseNetRegressor
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag
 from sksparse.nn import CSRMLP, DAGNetwork, SparseMLP
 from sksparse.nn._stages import input_support

@@ -493,7 +493,7 @@ class PrunedEstimator(MetaEstimatorMixin, BaseEstimator):
         PrunedEstimator
             A fitted copy; this estimator is unchanged.
         """
-        from sksparse.estimators._base import compress_net
+        from sksparse.estimators._compress import compress_net
 
         check_is_fitted(self, "estimator_")
         if isinstance(self.estimator_, NeuralNet):

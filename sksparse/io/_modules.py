@@ -14,6 +14,7 @@ is imported or called.
 
 import re
 
+import torch
 from torch import nn
 
 from sksparse.io._json import decode, encode
@@ -181,3 +182,152 @@ def _check_key(cls, key, path, child=False):
             f"the model file sets {key!r} at {path!r}, a name of "
             f"{cls.__name__} itself; it is refused."
         )
+
+
+def check_compact(module, where):
+    """Refuse a compact network whose indices or shapes do not fit together.
+
+    numba's kernels index without bounds checks, so a file whose column
+    indices or widths were edited could make them read outside their
+    arrays: every layer's buffers are checked against its shape, and every
+    layer's input width against what feeds it, before the module is used.
+    """
+    from sksparse.nn import CompactLinear, CompressedNetwork
+    from sksparse.nn._compact_conv import CompressedConvNetwork
+    from sksparse.nn._structured import BlockLinear, NMLinear
+
+    for path, mod in module.named_modules():
+        try:
+            if isinstance(mod, CompactLinear):
+                _check_compact_linear(mod)
+            elif isinstance(mod, BlockLinear):
+                _check_block_linear(mod)
+            elif isinstance(mod, NMLinear):
+                _check_nm_linear(mod)
+            elif isinstance(mod, CompressedNetwork):
+                _check_widths(mod)
+        except (AttributeError, TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(
+                f"{where} holds a malformed {type(mod).__name__} at "
+                f"{path or 'the root'!r}: {exc}"
+            ) from None
+    if isinstance(module, CompressedConvNetwork):
+        _dry_run(module, where)
+
+
+def _int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} is {value!r}, not an int >= 0")
+    return value
+
+
+def _shape(tensor, shape, name):
+    if tensor is None or tuple(tensor.shape) != tuple(shape):
+        got = None if tensor is None else tuple(tensor.shape)
+        raise ValueError(f"{name} has shape {got}, expected {tuple(shape)}")
+
+
+def _check_csr(crow, col, rows, cols, name):
+    _shape(crow, (rows + 1,), f"{name} row pointers")
+    if crow.dtype not in (torch.int32, torch.int64) or col.dtype != crow.dtype:
+        raise ValueError(f"{name} indices are {crow.dtype}/{col.dtype}")
+    if int(crow[0]) != 0 or bool((crow[1:] < crow[:-1]).any()):
+        raise ValueError(f"{name} row pointers do not rise from 0")
+    if col.ndim != 1 or int(crow[-1]) != col.numel():
+        raise ValueError(f"{name} row pointers end at {int(crow[-1])}, not nnz")
+    if col.numel() and (int(col.min()) < 0 or int(col.max()) >= cols):
+        raise ValueError(f"{name} column indices leave [0, {cols})")
+
+
+def _check_compact_linear(mod):
+    out, inp = _int(mod.out_features, "out_features"), _int(mod.in_features, "in")
+    if mod.layout not in ("dense", "csr") or mod.backend not in ("numba", "torch"):
+        raise ValueError(f"layout {mod.layout!r} / backend {mod.backend!r}")
+    _shape(mod.bias, (out,), "bias")
+    if mod.layout == "dense":
+        _shape(mod.weight, (out, inp), "weight")
+        return
+    _check_csr(mod.crow_indices, mod.col_indices, out, inp, "CSR")
+    _shape(mod.values, (mod.col_indices.numel(),), "values")
+
+
+def _check_block_linear(mod):
+    out, inp = _int(mod.out_features, "out_features"), _int(mod.in_features, "in")
+    r, c = (_int(v, "blocksize") for v in mod.blocksize)
+    if not r or not c or mod.backend not in ("numba", "torch"):
+        raise ValueError(f"blocksize {mod.blocksize!r} / backend {mod.backend!r}")
+    rows, cols = -(-out // r), -(-inp // c)
+    _check_csr(mod.crow_indices, mod.col_indices, rows, cols, "BSR")
+    _shape(mod.values, (mod.col_indices.numel(), r, c), "values")
+    _shape(mod.bias, (out,), "bias")
+
+
+def _check_nm_linear(mod):
+    out, inp = _int(mod.out_features, "out_features"), _int(mod.in_features, "in")
+    n, m = _int(mod.n, "n"), _int(mod.m, "m")
+    if not 1 <= n < m <= 256:
+        raise ValueError(f"N:M is {n}:{m}")
+    groups = -(-inp // m)
+    _shape(mod.values, (out, groups * n), "values")
+    _shape(mod.offsets, (out, groups * n), "offsets")
+    _shape(mod.bias, (out,), "bias")
+    if mod.offsets.dtype != torch.uint8:
+        raise ValueError(f"offsets are {mod.offsets.dtype}")
+    starts = torch.arange(groups).repeat_interleave(n) * m
+    if out and bool((starts + mod.offsets.long() >= inp).any()):
+        raise ValueError(f"an offset points past the {inp} inputs")
+
+
+def _check_widths(net):
+    layers = list(net.layers)
+    if not (len(layers) == len(net.reads) == len(net.activations)):
+        raise ValueError("layers, reads and activations differ in length")
+    if len(net.has_activation) != len(layers):
+        raise ValueError("has_activation differs in length from layers")
+    n_in = _int(net.n_features_in, "n_features_in")
+    index = net._buffers.get("input_features")
+    widths = [n_in]
+    if index is not None:
+        if index.ndim != 1 or (index.numel() and int(index.max()) >= n_in):
+            raise ValueError("input_features leave the input")
+        if index.numel() and int(index.min()) < 0:
+            raise ValueError("input_features leave the input")
+        widths = [index.numel()]
+    for i, (layer, reads) in enumerate(zip(layers, net.reads)):
+        if not all(isinstance(r, int) and 0 <= r <= i for r in reads):
+            raise ValueError(f"layer {i} reads blocks {reads}")
+        width = sum(widths[r] for r in reads)
+        if width != layer.in_features:
+            raise ValueError(f"layer {i} reads {width} units, has {layer.in_features}")
+        widths.append(_int(layer.out_features, "out_features"))
+
+
+def _dry_run(net, where):
+    """One zero image through ``net``, each compact layer's input width checked."""
+    shape = net.input_shape
+    if not isinstance(shape, tuple) or not all(isinstance(s, int) for s in shape):
+        raise ValueError(f"{where} holds a compact network without its input shape.")
+
+    def check(mod, args):
+        x = args[0]
+        if x.shape[-1] != mod.in_features:
+            raise ValueError(
+                f"{where} holds a {type(mod).__name__} reading {mod.in_features} "
+                f"features where the network gives it {x.shape[-1]}."
+            )
+
+    heads = [m for m in net.modules() if hasattr(m, "in_features")]
+    handles = [m.register_forward_pre_hook(check) for m in heads]
+    try:
+        buffers = [b for b in net.buffers() if b.is_floating_point()]
+        dtype = buffers[0].dtype if buffers else torch.float32
+        net(torch.zeros((1, *shape), dtype=dtype))
+    except ValueError:
+        raise
+    except (RuntimeError, TypeError, IndexError) as exc:
+        raise ValueError(
+            f"{where} holds a compact network that does not run: {exc}"
+        ) from None
+    finally:
+        for handle in handles:
+            handle.remove()

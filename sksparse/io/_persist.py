@@ -7,6 +7,11 @@ estimators (never imported by name), the parameters and fitted attributes as
 JSON, the module's tensors in safetensors. Loading constructs the estimator
 from its parameters, validates them as ``fit`` would, rebuilds the module with
 the estimator's own ``_build_module`` and loads the saved state dict into it.
+A compressed estimator's compact network is rebuilt from its stored layer
+tree (:mod:`sksparse.io._modules`) and checked before use; a
+``PrunedEstimator`` nests its estimator, pruner and schedule as documents of
+the same allow-lists, its tensors under ``estimator_/``, ``masks_/`` and
+``rewind_weights_/``.
 """
 
 import warnings
@@ -22,7 +27,7 @@ from sksparse.io._file import (
     write_file,
 )
 from sksparse.io._json import decode, encode
-from sksparse.io._modules import dump_module, load_module
+from sksparse.io._modules import check_compact, dump_module, load_module
 
 __all__ = ["load", "save"]
 
@@ -208,11 +213,15 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : SparseMLPClassifier, SparseMLPRegressor, SparseCNNClassifier \
-            or GraphPriorRNNClassifier
-        Fitted or not. Its parameters must be JSON data (None, bool, numbers,
-        strings, and lists, tuples and dicts of them): a graph, a callable,
-        an optimizer class or callbacks cannot be stored.
+    estimator : SparseMLPClassifier, SparseMLPRegressor, SparseCNNClassifier, \
+            GraphPriorRNNClassifier or PrunedEstimator
+        Fitted or not, compressed (``compress()``) or not. Its parameters
+        must be JSON data (None, bool, numbers, strings, and lists, tuples
+        and dicts of them) or, for a PrunedEstimator, one of these
+        estimators and a MagnitudePruner or RandomPruner and a OneShot,
+        Iterative or Gradual schedule: a graph, a callable, an optimizer
+        class, callbacks or a skorch net cannot be stored. A compressed
+        network is stored as its compact layers (no dense copy).
     path : str or path-like
 
     Returns
@@ -223,10 +232,11 @@ def save(estimator, path):
     Raises
     ------
     TypeError
-        If the estimator's class is not one the format stores, it is a
-        compressed copy (save the uncompressed estimator and call
-        ``compress`` after loading), or a parameter or fitted attribute is
-        not JSON data; the message names it.
+        If the estimator's class is not one the format stores, a compact
+        network holds a module that is not one of sksparse's compact layers
+        or torch's activations, or a parameter or fitted attribute is not
+        JSON data; the message names it and points to joblib with
+        ``--trust-pickle``.
 
     See Also
     --------
@@ -360,6 +370,7 @@ def _load(document, tensors, prefix, path):
     own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     if document.get("compressed") is not None:
         compact = load_module(document["compressed"], own).eval()
+        check_compact(compact, repr(str(path)))
         # As compress_net leaves it: the compact module on the CPU, no
         # optimizer, the masked network dropped.
         net.module_ = compact
@@ -389,6 +400,16 @@ def _load(document, tensors, prefix, path):
 
 
 def _load_pruned(estimator, document, tensors, prefix, path):
+    try:
+        return _restore_pruned(estimator, document, tensors, prefix, path)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(
+            f"{str(path)!r} holds a malformed PrunedEstimator: {exc!r} is missing "
+            "or of the wrong kind."
+        ) from None
+
+
+def _restore_pruned(estimator, document, tensors, prefix, path):
     estimator.estimator_ = _load(
         document.get("estimator_"), tensors, f"{prefix}estimator_/", path
     )
