@@ -31,7 +31,6 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
@@ -56,6 +55,12 @@ from sksparse.estimators._training import (
     _state_loaded,
     _without_state,
 )
+from sksparse.estimators._validation import (
+    OPTIMIZERS,
+    check_device,
+    resolve_optimizer,
+    seed_from,
+)
 from sksparse.utils import net_optimizers, sparsity
 
 __all__ = [
@@ -66,17 +71,10 @@ __all__ = [
     "seed_from",
 ]
 
-OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
 
 # Adam(fused=True) runs on the CPU from torch 2.4 on (CUDA before that).
 _FUSED_ADAM_ON_CPU = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 4)
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 #: Constraints shared by every network estimator (scikit-learn's idiom).
 COMMON_CONSTRAINTS = {
@@ -112,50 +110,6 @@ CLASS_WEIGHT_CONSTRAINT = {"class_weight": [dict, StrOptions({"balanced"}), None
 
 #: sklearn's MLP batch size for ``batch_size="auto"``: ``min(200, n_samples)``.
 AUTO_BATCH_SIZE = 200
-
-
-def seed_from(random_state):
-    """Draw a 31-bit integer seed from anything ``check_random_state`` takes."""
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def resolve_optimizer(optimizer):
-    """The optimizer class of a name or class (validated by the constraints)."""
-    if isinstance(optimizer, str):
-        return OPTIMIZERS[optimizer]
-    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return optimizer
-    raise TypeError(
-        "optimizer must be a name or a torch.optim.Optimizer class, "
-        f"got {optimizer!r}."
-    )
-
-
-def check_device(device):
-    """The device as a string; refuse CUDA where there is none."""
-    try:
-        device = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(f"device {device!r} is not a torch device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} was asked for, but CUDA is not available "
-            "on this machine; use device='cpu'."
-        )
-    return str(device)
-
-
-def check_float32_range(array, name):
-    """Refuse values finite in float64 that the float32 cast would make inf."""
-    array = np.asarray(array)
-    if array.dtype.kind == "f" and array.size:
-        finite = array[np.isfinite(array)]
-        if finite.size and np.abs(finite).max() > _FLOAT32_MAX:
-            raise ValueError(
-                f"{name} holds values beyond float32's range (|value| > "
-                f"{_FLOAT32_MAX:.3g}), which the network's float32 arithmetic "
-                f"would turn into inf; scale {name} first."
-            )
 
 
 class BaseSparseNet(BaseEstimator):

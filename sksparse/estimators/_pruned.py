@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
-from sksparse.estimators._base import seed_from
+from sksparse.estimators._validation import seed_from
 from sksparse.pruning import MagnitudePruner
 from sksparse.pruning._base import (
     apply_masks,

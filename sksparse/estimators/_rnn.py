@@ -19,10 +19,10 @@ from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
     SparseClassifierMixin,
-    check_float32_range,
 )
 from sksparse.estimators._mlp import check_prior_params
 from sksparse.estimators._training import SparseNetClassifier
+from sksparse.estimators._validation import check_float32_range
 from sksparse.graphs import (
     PRIORS,
     layered_recurrent_masks,
