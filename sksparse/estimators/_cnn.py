@@ -12,8 +12,8 @@ from torch import nn
 from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
-    SparseClassifierMixin,
 )
+from sksparse.estimators._classifier import SparseClassifierMixin
 from sksparse.estimators._mlp import (
     PRIOR_CONSTRAINTS,
     check_prior_params,

@@ -17,8 +17,8 @@ from torch import nn
 from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
-    SparseClassifierMixin,
 )
+from sksparse.estimators._classifier import SparseClassifierMixin
 from sksparse.estimators._training import SparseNetClassifier, SparseNetRegressor
 from sksparse.estimators._validation import check_device, check_float32_range
 from sksparse.graphs import PRIORS, prior_masks, to_layered_dag

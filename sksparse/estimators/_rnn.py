@@ -18,8 +18,8 @@ from torch import nn
 from sksparse.estimators._base import (
     CLASS_WEIGHT_CONSTRAINT,
     BaseSparseNet,
-    SparseClassifierMixin,
 )
+from sksparse.estimators._classifier import SparseClassifierMixin
 from sksparse.estimators._mlp import check_prior_params
 from sksparse.estimators._training import SparseNetClassifier
 from sksparse.estimators._validation import check_float32_range
