@@ -130,6 +130,28 @@ def mean_sd(values):
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def load_raw_images(dataset="fashion-mnist", root=None):
+    """Fashion-MNIST or MNIST as the official training and test sets.
+
+    For drivers that split the training images themselves; exits with a hint
+    when the files are missing.
+
+    Returns
+    -------
+    X, y, X_test, y_test : ndarray
+    """
+    from sksparse.datasets import load_fashion_mnist, load_mnist
+
+    loader = load_fashion_mnist if dataset == "fashion-mnist" else load_mnist
+    try:
+        return loader(root)
+    except (FileNotFoundError, OSError) as exc:
+        sys.exit(
+            f"{dataset} files not found ({exc}). Install Debian's "
+            "dataset-fashion-mnist (`make data`) or pass --root."
+        )
+
+
 def load_images(dataset="fashion-mnist", root=None, *, n_train, n_val, n_test=None):
     """Fashion-MNIST or MNIST as train / validation / test arrays.
 
@@ -143,16 +165,7 @@ def load_images(dataset="fashion-mnist", root=None, *, n_train, n_val, n_test=No
     -------
     X, y, X_val, y_val, X_test, y_test : ndarray
     """
-    from sksparse.datasets import load_fashion_mnist, load_mnist
-
-    loader = load_fashion_mnist if dataset == "fashion-mnist" else load_mnist
-    try:
-        X, y, X_test, y_test = loader(root)
-    except (FileNotFoundError, OSError) as exc:
-        sys.exit(
-            f"{dataset} files not found ({exc}). Install Debian's "
-            "dataset-fashion-mnist (`make data`) or pass --root."
-        )
+    X, y, X_test, y_test = load_raw_images(dataset, root)
     order = np.random.default_rng(0).permutation(len(X))
     train, val = order[:n_train], order[n_train : n_train + n_val]
     if n_test is not None:
