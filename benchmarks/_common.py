@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,10 +115,12 @@ def config(args):
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
-def write_csv(path, rows):
-    """``rows`` (dicts with the first row's keys) as a CSV file with a header."""
+def write_csv(path, rows, fieldnames=None):
+    """``rows`` as a CSV file with a header: ``fieldnames``, or the first row's keys."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(
+            f, fieldnames=list(rows[0]) if fieldnames is None else fieldnames
+        )
         writer.writeheader()
         writer.writerows(rows)
     return path
@@ -128,6 +131,28 @@ def mean_sd(values):
     values = [float(v) for v in values]
     mean = statistics.fmean(values)
     return mean, statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def load_raw_images(dataset="fashion-mnist", root=None):
+    """Fashion-MNIST or MNIST as the official training and test sets.
+
+    For drivers that split the training images themselves; exits with a hint
+    when the files are missing.
+
+    Returns
+    -------
+    X, y, X_test, y_test : ndarray
+    """
+    from sksparse.datasets import load_fashion_mnist, load_mnist
+
+    loader = load_fashion_mnist if dataset == "fashion-mnist" else load_mnist
+    try:
+        return loader(root)
+    except (FileNotFoundError, OSError) as exc:
+        sys.exit(
+            f"{dataset} files not found ({exc}). Install Debian's "
+            "dataset-fashion-mnist (`make data`) or pass --root."
+        )
 
 
 def load_images(dataset="fashion-mnist", root=None, *, n_train, n_val, n_test=None):
@@ -143,16 +168,7 @@ def load_images(dataset="fashion-mnist", root=None, *, n_train, n_val, n_test=No
     -------
     X, y, X_val, y_val, X_test, y_test : ndarray
     """
-    from sksparse.datasets import load_fashion_mnist, load_mnist
-
-    loader = load_fashion_mnist if dataset == "fashion-mnist" else load_mnist
-    try:
-        X, y, X_test, y_test = loader(root)
-    except (FileNotFoundError, OSError) as exc:
-        sys.exit(
-            f"{dataset} files not found ({exc}). Install Debian's "
-            "dataset-fashion-mnist (`make data`) or pass --root."
-        )
+    X, y, X_test, y_test = load_raw_images(dataset, root)
     order = np.random.default_rng(0).permutation(len(X))
     train, val = order[:n_train], order[n_train : n_train + n_val]
     if n_test is not None:
@@ -173,6 +189,29 @@ def lenet(seed, *, epochs, lr, batch_size, **params):
         random_state=seed,
         **params,
     )
+
+
+class EpochClock:
+    """skorch callback: CPU (``cpu_s``) and wall (``wall_s``) seconds of every epoch.
+
+    With one torch thread, process CPU time is the work done, whatever else
+    the machine is running; the wall clock beside it measures the neighbours too.
+    """
+
+    def initialize(self):
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._cpu, self._wall = time.process_time(), time.perf_counter()
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("cpu_s", time.process_time() - self._cpu)
+        net.history.record("wall_s", time.perf_counter() - self._wall)
+
+    def __getattr__(self, name):  # every other skorch hook is a no-op
+        if name.startswith("on_") or name in ("get_params", "set_params"):
+            return lambda *args, **kwargs: {} if name == "get_params" else None
+        raise AttributeError(name)
 
 
 def save_figure(fig, path, dpi=120):

@@ -51,7 +51,6 @@ The paper ran 25 runs per setting (``--runs 25``).
 """
 
 import argparse
-import csv
 import json
 import math
 import statistics
@@ -64,9 +63,17 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    config,
+    load_raw_images,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_csv,
+)
 
-from sksparse.datasets import load_fashion_mnist, load_mnist  # noqa: E402
 from sksparse.nn import SparseMLP  # noqa: E402
 from sksparse.pruning import MagnitudePruner, RandomPruner  # noqa: E402
 
@@ -143,14 +150,7 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    loader = load_fashion_mnist if args.dataset == "fashion-mnist" else load_mnist
-    try:
-        X, y, X_test, y_test = loader(args.root)
-    except (FileNotFoundError, OSError) as exc:
-        sys.exit(
-            f"{args.dataset} files not found ({exc}). Install Debian's "
-            "dataset-fashion-mnist (`make data`) or pass --root."
-        )
+    X, y, X_test, y_test = load_raw_images(args.dataset, args.root)
 
     def tensors(a, b):
         return torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b).long()
@@ -305,6 +305,26 @@ def cubic_targets(final, steps):
     return [final * (1 - (1 - t / steps) ** 3) for t in range(1, steps + 1)]
 
 
+def gap_row(seed, name, trainer, model, test, dense_acc, pruner, start, width):
+    """A gap-study variant's result row, printed as progress."""
+    accuracy = trainer.accuracy(model, test)
+    row = dict(
+        run=seed,
+        variant=name,
+        accuracy=accuracy,
+        dense_accuracy=dense_acc,
+        gap=dense_acc - accuracy,
+        sparsity=pruner.sparsity_,
+        retrain_epochs=trainer.epochs - start,
+    )
+    print(
+        f"run {seed} {name:{width}s} {accuracy:.2f} (gap {dense_acc - accuracy:+.2f}, "
+        f"{row['retrain_epochs']} epochs)",
+        flush=True,
+    )
+    return row
+
+
 def run_gap(args, seed, train, test):
     """Ways to re-train LeNet-300-100 pruned class-blinded to 95 %."""
     torch.manual_seed(seed)
@@ -352,22 +372,8 @@ def run_gap(args, seed, train, test):
                     trainer.epoch(model, optimizer)
             else:
                 retrain(model, trainer, optimizer, epochs=epochs, variable=variable)
-        accuracy = trainer.accuracy(model, test)
         rows.append(
-            dict(
-                run=seed,
-                variant=name,
-                accuracy=accuracy,
-                dense_accuracy=dense_acc,
-                gap=dense_acc - accuracy,
-                sparsity=pruner.sparsity_,
-                retrain_epochs=trainer.epochs - start,
-            )
-        )
-        print(
-            f"run {seed} {name:45s} {accuracy:.2f} (gap {dense_acc - accuracy:+.2f}, "
-            f"{rows[-1]['retrain_epochs']} epochs)",
-            flush=True,
+            gap_row(seed, name, trainer, model, test, dense_acc, pruner, start, 45)
         )
     return dict(run=seed, dense_accuracy=dense_acc, dense_epochs=len(schedule)), rows
 
@@ -442,22 +448,8 @@ def run_gap_ours(args, seed, train, test):
                     epochs=epochs,
                     variable=mode == "variable",
                 )
-        accuracy = trainer.accuracy(model, test)
         rows.append(
-            dict(
-                run=seed,
-                variant=name,
-                accuracy=accuracy,
-                dense_accuracy=dense_acc,
-                gap=dense_acc - accuracy,
-                sparsity=pruner.sparsity_,
-                retrain_epochs=trainer.epochs - start,
-            )
-        )
-        print(
-            f"run {seed} {name:48s} {accuracy:.2f} (gap {dense_acc - accuracy:+.2f}, "
-            f"{rows[-1]['retrain_epochs']} epochs)",
-            flush=True,
+            gap_row(seed, name, trainer, model, test, dense_acc, pruner, start, 48)
         )
     return dict(run=seed, dense_accuracy=dense_acc, dense_epochs=8), rows
 
@@ -596,7 +588,7 @@ def write_paper(args, dense, rows, seconds):
     payload = dict(
         benchmark="paper_pruning",
         machine=machine(),
-        args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        args=config(args),
         seconds=seconds,
         test="Wilcoxon signed-rank, paired by run, two-sided (scipy.stats.wilcoxon)",
         dense=dict(runs=dense, accuracy_mean=dense_mean, accuracy_ci95=dense_half),
@@ -608,10 +600,7 @@ def write_paper(args, dense, rows, seconds):
     (args.out / "paper_pruning.json").write_text(
         json.dumps(payload, indent=2, default=str) + "\n"
     )
-    with open(args.out / "paper_pruning.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_csv(args.out / "paper_pruning.csv", summary)
     by = {
         (s["schedule"], s["retraining"], s["compression"], s["method"]): s
         for s in summary
@@ -645,10 +634,7 @@ def write_paper(args, dense, rows, seconds):
 
 
 def plot_paper(args, summary, dense_mean):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     settings = sorted({(s["schedule"], s["retraining"]) for s in summary})
     fig, axes = plt.subplots(
@@ -678,9 +664,7 @@ def plot_paper(args, summary, dense_mean):
         ax.set_xlabel("compression (%)")
     np.atleast_1d(axes)[0].set_ylabel("test accuracy (%)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.out / "paper_pruning.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, args.out / "paper_pruning.png")
 
 
 def write_gap(args, dense, rows, seconds):
@@ -689,7 +673,7 @@ def write_gap(args, dense, rows, seconds):
     payload = dict(
         benchmark="paper_pruning --study gap",
         machine=machine(),
-        args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        args=config(args),
         seconds=seconds,
         dense=dict(runs=dense, accuracy_mean=dense_mean, accuracy_ci95=dense_half),
         summary=summary,
@@ -700,10 +684,7 @@ def write_gap(args, dense, rows, seconds):
     (args.out / f"{stem}.json").write_text(
         json.dumps(payload, indent=2, default=str) + "\n"
     )
-    with open(args.out / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
+    write_csv(args.out / f"{stem}.csv", summary)
     table = [
         [
             s["variant"],
@@ -725,10 +706,7 @@ def write_gap(args, dense, rows, seconds):
         )
         + "\n"
     )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     y = np.arange(len(summary))
@@ -741,9 +719,7 @@ def write_gap(args, dense, rows, seconds):
     ax.axvline(1.0, color="k", ls="--", lw=0.8)
     ax.set_yticks(y, [s["variant"] for s in summary], fontsize=7)
     ax.set_xlabel("dense − pruned at 95 % (points)")
-    fig.tight_layout()
-    fig.savefig(args.out / f"{stem}.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, args.out / f"{stem}.png")
 
 
 def main(argv=None):

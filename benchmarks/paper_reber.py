@@ -41,7 +41,6 @@ sized to finish on a shared 2-core machine; the paper's population is
 """
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -52,7 +51,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_csv,
+)
+from _common import config as args_config  # noqa: E402
 
 CELLS = ("rnn", "rnn_relu", "gru", "lstm")
 MAPPINGS = ("layered", "hidden")
@@ -363,9 +370,7 @@ def write(rows, records, args, seconds):
     payload = {
         "benchmark": "paper_reber",
         "machine": machine(),
-        "args": {
-            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-        },
+        "args": args_config(args),
         "features": list(FEATURES),
         "n_networks": len(records),
         "cpu_seconds_training_total": float(sum(r["cpu_seconds"] for r in records)),
@@ -389,10 +394,7 @@ def write(rows, records, args, seconds):
         },
     }
     (args.out / "paper_reber.json").write_text(json.dumps(payload, indent=2) + "\n")
-    with open(args.out / "paper_reber.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(light[0]))
-        writer.writeheader()
-        writer.writerows(light)
+    write_csv(args.out / "paper_reber.csv", light)
     # README table: the best regressor per (mapping, group, features).
     best = {}
     for r in light:
@@ -441,10 +443,7 @@ def write(rows, records, args, seconds):
 
 
 def plot(rows, best, args):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     full = {(r["mapping"], r["group"], r["features"], r["regressor"]): r for r in rows}
     fig, axes = plt.subplots(
@@ -469,9 +468,7 @@ def plot(rows, best, args):
         ax.set_xlabel("true test accuracy")
         ax.set_ylabel("predicted (out of fold)")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.out / "paper_reber.png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, args.out / "paper_reber.png")
 
 
 def main(argv=None):

@@ -31,20 +31,28 @@ import sys
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    DENSE_CACHE,
+    RESULTS,
+    cached_lenet,
+    config,
+    load_images,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json,
+)
 
-from sksparse import PrunedEstimator, SparseMLPClassifier  # noqa: E402
-from sksparse.datasets import load_fashion_mnist  # noqa: E402
+from sksparse import PrunedEstimator  # noqa: E402
 from sksparse.nn import BlockLinear, CompactLinear, NMLinear  # noqa: E402
 from sksparse.pruning import MagnitudePruner  # noqa: E402
 
-HIDDEN = (300, 100)
 BLOCKS = ((1, 4), (4, 1), (4, 4), (8, 8))
 BATCHES = (1, 256)
 
@@ -64,8 +72,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--cache",
         type=Path,
-        default=Path(os.environ.get("SKSPARSE_DATA", "~/sksparse_data")).expanduser()
-        / "bench_cache",
+        default=DENSE_CACHE,
         help="where the dense network is cached (shared with benchmarks/pruning.py)",
     )
     return parser.parse_args(argv)
@@ -83,20 +90,17 @@ def patterns(density):
 
 def dense_network(args, X, y):
     """The seed's dense LeNet-300-100 (the cache key of benchmarks/pruning.py)."""
-    key = f"fashion-mnist-n{args.n_train}-e{args.epochs}-lr{args.lr}-b{args.batch_size}"
-    path = args.cache / f"dense-{key}-seed{args.seed}.joblib"
-    if path.exists():
-        return joblib.load(path)
-    clf = SparseMLPClassifier(
-        HIDDEN,
-        max_epochs=args.epochs,
+    return cached_lenet(
+        args.cache,
+        "fashion-mnist",
+        args.seed,
+        X,
+        y,
+        n_train=args.n_train,
+        epochs=args.epochs,
         lr=args.lr,
         batch_size=args.batch_size,
-        random_state=args.seed,
-    ).fit(X, y)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(clf, path)
-    return clf
+    )
 
 
 def cpu_seconds(layer, batch, rounds, min_round=0.02):
@@ -276,10 +280,7 @@ def tables(speed, accuracy, dense_accuracy, args):
 
 
 def plot(speed, accuracy, dense_accuracy, args, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     totals = network_times(speed)
     fig, axes = plt.subplots(1, 2 if accuracy else 1, figsize=(11, 4.2), squeeze=False)
@@ -329,20 +330,18 @@ def plot(speed, accuracy, dense_accuracy, args, path):
         ax.set_ylabel("test accuracy after re-training (%)")
         ax.set_title(f"{args.retrain_epochs} re-training epochs")
         ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(1)
     started = time.perf_counter()
-    try:
-        X, y, X_test, y_test = load_fashion_mnist(args.root)
-    except (FileNotFoundError, OSError) as exc:
-        sys.exit(f"Fashion-MNIST not found ({exc}); `make data` or pass --root.")
-    order = np.random.default_rng(0).permutation(len(X))[: args.n_train]
-    X, y = X[order], y[order]
+    # The first n_train of load_images' fixed permutation: the images
+    # benchmarks/pruning.py's dense network is trained on.
+    X, y, _, _, X_test, y_test = load_images(
+        "fashion-mnist", args.root, n_train=args.n_train, n_val=0
+    )
     dense = dense_network(args, X, y)
     dense_accuracy = float(dense.score(X_test, y_test))
     print(f"dense accuracy {dense_accuracy:.4f}", flush=True)
@@ -356,9 +355,7 @@ def main(argv=None):
         dict(
             machine=machine(),
             load_average=os.getloadavg(),
-            config={
-                k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-            },
+            config=config(args),
             dense_accuracy=dense_accuracy,
             speed=speed,
             accuracy=accuracy,

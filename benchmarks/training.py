@@ -22,7 +22,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    EpochClock,
+    machine,
+    markdown_table,
+    write_json,
+)
 
 # sksparse's estimators use Adam(fused=True) where torch supports it on the CPU;
 # "skorch-dense-fused" gives plain skorch the same optimiser, for a like-for-like
@@ -36,26 +42,32 @@ VARIANTS = [
 ]
 
 
-class CPUTimer:
-    """skorch callback: CPU seconds of each epoch, robust to a shared machine.
+def plain_skorch(seed, epochs, X, y, **kwargs):
+    """Plain skorch over the dense 784-300-100-10 ``nn.Sequential``, fitted."""
+    import torch
+    from skorch import NeuralNetClassifier
+    from torch import nn
 
-    With one torch thread, process CPU time is the work done, whatever else
-    the machine is running; wall time (skorch's ``dur``) is reported beside it.
-    """
-
-    def initialize(self):
-        return self
-
-    def on_epoch_begin(self, net, **kwargs):
-        self.start_ = time.process_time()
-
-    def on_epoch_end(self, net, **kwargs):
-        net.history.record("cpu_dur", time.process_time() - self.start_)
-
-    def __getattr__(self, name):  # every other skorch hook is a no-op
-        if name.startswith("on_") or name in ("get_params", "set_params"):
-            return lambda *args, **kwargs: {} if name == "get_params" else None
-        raise AttributeError(name)
+    torch.manual_seed(seed)
+    module = nn.Sequential(
+        nn.Linear(784, 300),
+        nn.ReLU(),
+        nn.Linear(300, 100),
+        nn.ReLU(),
+        nn.Linear(100, 10),
+    )
+    return NeuralNetClassifier(
+        module,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=128,
+        max_epochs=epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+        **kwargs,
+    ).fit(X, y)
 
 
 def _run(variant, seed, epochs, n_train, queue):
@@ -80,38 +92,22 @@ def _run(variant, seed, epochs, n_train, queue):
             lr=lr,
             batch_size=batch,
             random_state=seed,
-            callbacks=[("cpu", CPUTimer())],
+            callbacks=[("cpu", EpochClock())],
         ).fit(X, y)
         epoch_seconds = list(clf.history_[:, "dur"])
-        epoch_cpu = list(clf.history_[:, "cpu_dur"])
+        epoch_cpu = list(clf.history_[:, "cpu_s"])
         accuracy = clf.score(X_test, y_test)
     elif variant.startswith("skorch-dense"):
-        from skorch import NeuralNetClassifier
-        from torch import nn
-
-        torch.manual_seed(seed)
-        module = nn.Sequential(
-            nn.Linear(784, 300),
-            nn.ReLU(),
-            nn.Linear(300, 100),
-            nn.ReLU(),
-            nn.Linear(100, 10),
-        )
-        net = NeuralNetClassifier(
-            module,
-            criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=lr,
-            batch_size=batch,
-            max_epochs=epochs,
-            train_split=None,
-            iterator_train__shuffle=True,
-            verbose=0,
-            callbacks=[("cpu", CPUTimer())],
+        net = plain_skorch(
+            seed,
+            epochs,
+            X,
+            y,
+            callbacks=[("cpu", EpochClock())],
             **({"optimizer__fused": True} if variant.endswith("fused") else {}),
-        ).fit(X, y)
+        )
         epoch_seconds = list(net.history[:, "dur"])
-        epoch_cpu = list(net.history[:, "cpu_dur"])
+        epoch_cpu = list(net.history[:, "cpu_s"])
         accuracy = float((net.predict(X_test) == y_test).mean())
     else:
         import warnings
@@ -160,36 +156,12 @@ def interleaved(n_train, repeats):
     """
     import numpy as np
     import torch
-    from skorch import NeuralNetClassifier
-    from torch import nn
 
     from sksparse import SparseMLPClassifier
     from sksparse.datasets import load_fashion_mnist
 
     torch.set_num_threads(1)
     X, y, _, _ = load_fashion_mnist(n_samples=n_train)
-
-    def plain(**kwargs):
-        torch.manual_seed(0)
-        module = nn.Sequential(
-            nn.Linear(784, 300),
-            nn.ReLU(),
-            nn.Linear(300, 100),
-            nn.ReLU(),
-            nn.Linear(100, 10),
-        )
-        return NeuralNetClassifier(
-            module,
-            criterion=nn.CrossEntropyLoss,
-            optimizer=torch.optim.Adam,
-            lr=1e-3,
-            batch_size=128,
-            max_epochs=1,
-            train_split=None,
-            iterator_train__shuffle=True,
-            verbose=0,
-            **kwargs,
-        ).fit(X, y)
 
     nets = {
         "sksparse-dense": SparseMLPClassifier((300, 100), max_epochs=1, random_state=0)
@@ -200,8 +172,8 @@ def interleaved(n_train, repeats):
         )
         .fit(X, y)
         .net_,
-        "skorch-dense": plain(),
-        "skorch-dense-fused": plain(optimizer__fused=True),
+        "skorch-dense": plain_skorch(0, 1, X, y),
+        "skorch-dense-fused": plain_skorch(0, 1, X, y, optimizer__fused=True),
     }
     seconds = {name: [] for name in nets}
     for _ in range(repeats):

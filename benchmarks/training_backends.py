@@ -24,7 +24,6 @@ Run: ``make bench-training-backends`` or
 """
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -36,7 +35,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, markdown_table, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    EpochClock,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_csv,
+    write_json,
+)
 
 NETS = {
     "lenet-300-100@90%": ((300, 100), 0.90),
@@ -50,25 +58,6 @@ TARGETS = {  # epoch time over dense, like for like
     ("784-2000-2000-10@95%", "masked"): 1.05,
 }
 PEERS_PYTHON = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin" / "python"
-
-
-class EpochClock:
-    """skorch callback: CPU and wall seconds of every epoch."""
-
-    def initialize(self):
-        return self
-
-    def on_epoch_begin(self, net, **kwargs):
-        self._cpu, self._wall = time.process_time(), time.perf_counter()
-
-    def on_epoch_end(self, net, **kwargs):
-        net.history.record("cpu_s", time.process_time() - self._cpu)
-        net.history.record("wall_s", time.perf_counter() - self._wall)
-
-    def __getattr__(self, name):  # every other skorch hook is a no-op
-        if name.startswith("on_") or name in ("get_params", "set_params"):
-            return lambda *args, **kwargs: {} if name == "get_params" else None
-        raise AttributeError(name)
 
 
 def _masks(sizes, density, seed=0):
@@ -308,10 +297,7 @@ def _write(rows, payload, args):
     }
     path = write_json(f"{args.out_name}.json", result)
     fields = list(dict.fromkeys(k for row in rows for k in row))
-    with open(RESULTS / f"{args.out_name}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(RESULTS / f"{args.out_name}.csv", rows, fields)
 
     def fmt(value, spec):
         return "—" if value is None else format(value, spec)
@@ -353,10 +339,7 @@ def _write(rows, payload, args):
 
 
 def _plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     nets = list(dict.fromkeys(r["net"] for r in rows))
     threads = list(dict.fromkeys(r["threads"] for r in rows))
@@ -379,8 +362,7 @@ def _plot(rows, path):
         ax.set_title(net)
         ax.set_ylabel("epoch (sparseprop: step) / dense")
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

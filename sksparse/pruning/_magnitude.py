@@ -168,21 +168,8 @@ class MagnitudePruner(BasePruner):
         self.pattern = pattern
 
     def compute_masks(self, module, amount=None):
-        """Masks that bring ``module`` to the target sparsity, without changing it.
-
-        Parameters
-        ----------
-        module : torch.nn.Module
-        amount : float or int, default=None
-            Overrides the pruner's ``amount`` (schedules pass their step's
-            target here).
-
-        Returns
-        -------
-        dict of str to torch.Tensor
-            Qualified parameter name to a float 0/1 mask of the weight's
-            shape. A weight already pruned is 0 in its mask.
-        """
+        # The base's docstring (set below the class): a pattern changes how
+        # the masks are drawn, not what the method takes or returns.
         pattern = check_pattern(self.pattern)
         if pattern is None:
             return super().compute_masks(module, amount)
@@ -268,3 +255,6 @@ class MagnitudePruner(BasePruner):
         }
         self.sensitivity_drops_ = dict(zip(names, drops))
         return masks, thresholds
+
+
+MagnitudePruner.compute_masks.__doc__ = BasePruner.compute_masks.__doc__
