@@ -162,6 +162,10 @@ def chain_spmv(crow, col, val, bias, sizes, relu, buf_a, buf_b, x, out, n_chunks
         src = dst
 
 
+# chain_spmv's layer loop again: a numba function is built with one set of
+# options, so the serial and the parallel=True build are two functions (as
+# spmm/spmm_parallel and spmv/spmv_parallel are); the row work itself is
+# shared (spmv_rows).
 @_pjit
 def chain_spmv_parallel(
     crow, col, val, bias, sizes, relu, buf_a, buf_b, x, out, n_chunks

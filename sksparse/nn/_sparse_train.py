@@ -50,6 +50,9 @@ prange = range  # numba.prange once _kernels() compiles them
 # Rows are indexed in 2-D (``xt[c, b]``), never taken as views (``xt[c]``):
 # numba builds an array struct per view, which measured 4.3x slower here
 # (5.4 against 27.7 GFLOP/s on a 2000x2000 layer at 5 %, batch 128).
+# Not _numba_kernels.spmm_rows: that one starts from the bias and pairs the
+# four products as (a + b) + (c + d), this one sums them left to right, so
+# sharing it would change the trained weights' bits.
 def _spmm_t(crow, col, val, xt, out):
     """``out[r] = sum_k val[k] * xt[col[k]]`` for the rows ``r`` of a CSR matrix."""
     n_rows = crow.shape[0] - 1
