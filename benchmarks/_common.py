@@ -1,9 +1,11 @@
 """Helpers shared by the benchmark scripts.
 
-Where a run went (:func:`machine`, :func:`machine_info`, :func:`command`), its
-files (:func:`write_json`, :func:`write_csv`, :func:`markdown_table`,
-:func:`save_figure`), Fashion-MNIST/MNIST split into train, validation and test
-(:func:`load_images`), the LeNet-300-100 estimator (:func:`lenet`) and
+Where a run went (:func:`machine`, :func:`machine_info`, :func:`cpu_name`,
+:func:`command`), its files (:func:`write_json`, :func:`write_csv`,
+:func:`markdown_table`, :func:`pyplot`, :func:`save_figure`), Fashion-MNIST/MNIST
+as the official sets (:func:`load_raw_images`) or split into train, validation
+and test (:func:`load_images`), the LeNet-300-100 estimator (:func:`lenet`,
+:func:`cached_lenet`), per-epoch CPU and wall seconds (:class:`EpochClock`) and
 mean ± sd over seeds (:func:`mean_sd`). The experiments themselves live in
 :mod:`sksparse.experiments`; a benchmark parses its arguments, calls them and
 writes through these.
