@@ -1,9 +1,11 @@
 """Helpers shared by the benchmark scripts.
 
-Where a run went (:func:`machine`, :func:`machine_info`, :func:`command`), its
-files (:func:`write_json`, :func:`write_csv`, :func:`markdown_table`,
-:func:`save_figure`), Fashion-MNIST/MNIST split into train, validation and test
-(:func:`load_images`), the LeNet-300-100 estimator (:func:`lenet`) and
+Where a run went (:func:`machine`, :func:`machine_info`, :func:`cpu_name`,
+:func:`command`), its files (:func:`write_json`, :func:`write_csv`,
+:func:`markdown_table`, :func:`pyplot`, :func:`save_figure`), Fashion-MNIST/MNIST
+as the official sets (:func:`load_raw_images`) or split into train, validation
+and test (:func:`load_images`), the LeNet-300-100 estimator (:func:`lenet`,
+:func:`cached_lenet`), per-epoch CPU and wall seconds (:class:`EpochClock`) and
 mean ± sd over seeds (:func:`mean_sd`). The experiments themselves live in
 :mod:`sksparse.experiments`; a benchmark parses its arguments, calls them and
 writes through these.
@@ -24,20 +26,23 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo, else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine():
     """A short, honest description of where a benchmark ran."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,

@@ -19,7 +19,14 @@ import time
 import warnings
 
 import torch
-from _common import RESULTS, machine, markdown_table, write_json
+from _common import (
+    RESULTS,
+    machine,
+    markdown_table,
+    pyplot,
+    save_figure,
+    write_json,
+)
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
@@ -95,10 +102,7 @@ def main():
 
 
 def _plot(rows):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     colors = {}
@@ -111,8 +115,7 @@ def _plot(rows):
     ax.set_ylabel("training loss (log)")
     ax.set_title("digits, default settings, one line per seed")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(RESULTS / "defaults.png", dpi=120)
+    save_figure(fig, RESULTS / "defaults.png")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ Run: ``nice python benchmarks/inference.py`` (``make bench-inference``);
 """
 
 import argparse
-import csv
 import io
 import json
 import os
@@ -54,9 +53,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from sksparse.estimators import SparseMLPClassifier
-from sksparse.nn._compact import CompactLinear, numba_available
-from sksparse.pruning import MagnitudePruner
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cpu_name, pyplot, save_figure, write_csv  # noqa: E402
+
+from sksparse.estimators import SparseMLPClassifier  # noqa: E402
+from sksparse.nn._compact import CompactLinear, numba_available  # noqa: E402
+from sksparse.pruning import MagnitudePruner  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
@@ -679,10 +681,7 @@ PLOT_VARIANTS = (
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = [m for m in MODELS if any(r["model"] == m for r in rows)]
     fig, axes = plt.subplots(
@@ -720,8 +719,7 @@ def plot(rows, path):
             ax.set_xlabel("sparsity")
             ax.grid(alpha=0.3, which="both")
     axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def _cell(rows, **key):
@@ -847,24 +845,6 @@ def markdown(rows, infos, checks, meta):
     return "\n".join(lines) + "\n"
 
 
-def write_csv(rows, path):
-    keys = list(rows[0])
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _loadavg():
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -932,7 +912,7 @@ def main(argv=None):
     import sklearn
 
     meta = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "threads": args.threads,
         "default_threads": default_threads,
@@ -985,7 +965,7 @@ def main(argv=None):
     checks = targets(rows, infos, default_threads)
     result = {"meta": meta, "rows": rows, "networks": infos, "targets": checks}
     (args.out / "inference.json").write_text(json.dumps(result, indent=1, default=str))
-    write_csv(rows, args.out / "inference.csv")
+    write_csv(args.out / "inference.csv", rows)
     (args.out / "inference.md").write_text(markdown(rows, infos, checks, meta))
     plot(rows, args.out / "inference.png")
     print((args.out / "inference.md").read_text())

@@ -475,19 +475,16 @@ def wilcoxon(a, b):
     return float(stats.wilcoxon(a, b).pvalue)
 
 
+def _key(row):
+    return row["schedule"], row["retraining"], row["compression"], row["method"]
+
+
 def summarize_paper(rows):
-    keys = sorted(
-        {(r["schedule"], r["retraining"], r["compression"], r["method"]) for r in rows}
-    )
+    keys = sorted({_key(r) for r in rows})
     summary = []
-    for schedule, mode, comp, method in keys:
-        cell = [
-            r
-            for r in rows
-            if (r["schedule"], r["retraining"], r["compression"], r["method"])
-            == (schedule, mode, comp, method)
-        ]
-        cell.sort(key=lambda r: r["run"])
+    for key in keys:
+        schedule, mode, comp, method = key
+        cell = sorted((r for r in rows if _key(r) == key), key=lambda r: r["run"])
         mean, half = mean_ci([r["accuracy"] for r in cell])
         entry = dict(
             schedule=schedule,
@@ -506,12 +503,8 @@ def summarize_paper(rows):
     for schedule, mode, comp in sorted({k[:3] for k in keys}):
 
         def accs(method, schedule=schedule, mode=mode, comp=comp):
-            return {
-                r["run"]: r["accuracy"]
-                for r in rows
-                if (r["schedule"], r["retraining"], r["compression"], r["method"])
-                == (schedule, mode, comp, method)
-            }
+            key = (schedule, mode, comp, method)
+            return {r["run"]: r["accuracy"] for r in rows if _key(r) == key}
 
         blinded, uniform = accs("class-blinded"), accs("class-uniform")
         runs = sorted(set(blinded) & set(uniform))
