@@ -128,7 +128,7 @@ bench-search: install data
 # setup with a paired test); sizes and the full-size flags in each script's
 # docstring.
 bench-paper-reber: install
-	$(BIN)/python benchmarks/paper_reber.py
+	$(BIN)/python benchmarks/paper_reber.py --jobs 2
 
 bench-paper-pruning: install data
 	$(BIN)/python benchmarks/paper_pruning.py
