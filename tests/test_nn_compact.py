@@ -116,7 +116,12 @@ def _fake_timing(monkeypatch, seconds):
         calls.append((layer.out_features, layer.layout, layer.backend, batch))
         return seconds(layer, batch)
 
+    def network(net, batch):
+        # A network costs the sum of its layers (no chain call faked).
+        return sum(seconds(layer, batch) for layer in net.layers)
+
     monkeypatch.setattr(_csr, "layer_seconds", fake)
+    monkeypatch.setattr(_csr, "network_seconds", network)
     return calls
 
 
@@ -140,6 +145,58 @@ def test_measured_layout_falls_back_to_dense_per_layer(monkeypatch):
     X = torch.randn(9, 40)
     _assert_same(small, net, X)
     _assert_same(small, net, X[:1])
+
+
+def _chain_timing(monkeypatch, chain_batch1):
+    """Layers whose numba CSR form wins at batch 256 only, on its own.
+
+    A network of numba CSR layers only costs ``chain_batch1`` at batch 1 (its
+    one-call path), any other network the sum of its layers.
+    """
+
+    def layer(layer, batch):
+        if layer.layout == "dense":
+            return 1.0
+        if layer.backend == "numba":
+            return 0.4 if batch > 1 else 1.5
+        return 2.0
+
+    def network(net, batch):
+        all_numba = all(
+            lay.layout == "csr" and lay.backend == "numba" for lay in net.layers
+        )
+        if batch == 1 and all_numba:
+            return chain_batch1
+        return sum(layer(lay, batch) for lay in net.layers)
+
+    monkeypatch.setattr(
+        _csr, "layer_seconds", lambda lay, batch, relu: layer(lay, batch)
+    )
+    monkeypatch.setattr(_csr, "network_seconds", network)
+
+
+@pytest.mark.skipif(not numba_available(), reason="needs numba")
+def test_a_chain_of_csr_layers_is_weighed_as_a_whole(monkeypatch):
+    # Each layer alone loses to dense at batch 1 (per-layer overhead), but
+    # the chain of CSR layers crosses the network in one call and wins at
+    # both batch sizes: the network, not each layer, decides.
+    _chain_timing(monkeypatch, chain_batch1=2.0)
+    net = _connected_mlp(3, [40, 64, 32, 5], 0.2)
+    small = compress(net)
+    assert [(lay.layout, lay.backend) for lay in small.layers] == [("csr", "numba")] * 3
+    X = torch.randn(9, 40)
+    _assert_same(small, net, X)
+    _assert_same(small, net, X[:1])
+
+
+@pytest.mark.skipif(not numba_available(), reason="needs numba")
+def test_a_network_slower_than_dense_at_batch_1_stays_dense(monkeypatch):
+    # The chain wins at batch 256 but not at batch 1 (3.5 against dense's
+    # 3.0): never slower than dense, so every layer stays dense.
+    _chain_timing(monkeypatch, chain_batch1=3.5)
+    net = _connected_mlp(4, [40, 64, 32, 5], 0.2)
+    small = compress(net)
+    assert [lay.layout for lay in small.layers] == ["dense"] * 3
 
 
 def test_measured_layout_picks_the_faster_kernel_and_skips_dense_layers(

@@ -347,28 +347,83 @@ def _forced_structure(weight, bias, layout, backends):
 
 
 def _compact_layer(weight, bias, layout, backends, threshold, relu):
-    """A compact layer in the layout given, or chosen for ``"auto"``."""
+    """A compact layer in the layout given, or its timed candidates for ``"auto"``.
+
+    Returns ``(layer, None)``, or for a timed ``"auto"`` choice
+    ``(layer chosen alone, (candidates, times))``: :func:`_choose_network`
+    then weighs the layers' choices together.
+    """
     size = weight.numel()
     if size == 0 or layout == "dense":
-        return CompactLinear(weight, bias, "dense", backends[0])
+        return CompactLinear(weight, bias, "dense", backends[0]), None
     if layout == "csr":
-        return CompactLinear(weight, bias, "csr", backends[0])
+        return CompactLinear(weight, bias, "csr", backends[0]), None
     if layout in ("bsr", "nm"):
-        return _forced_structure(weight, bias, layout, _numba_first(backends))
+        return _forced_structure(weight, bias, layout, _numba_first(backends)), None
     density = int(weight.count_nonzero()) / size
     if threshold is not None:  # the documented rule the user asked for
         chosen = "csr" if density <= threshold else "dense"
-        return CompactLinear(weight, bias, chosen, backends[0])
+        return CompactLinear(weight, bias, chosen, backends[0]), None
     dense = CompactLinear(weight, bias, "dense", backends[0])
     if density > _csr.MAX_SPARSE_DENSITY:
-        return dense
+        return dense, None
     candidates = {"dense": dense}
     for backend in backends:
         candidates[backend] = CompactLinear(weight, bias, "csr", backend)
     # A layer pruned in blocks or N:M groups is also timed in that form.
     candidates.update(_structured_layers(weight, bias, _numba_first(backends)))
-    chosen, _ = _csr.choose_layout(candidates, relu)
-    return candidates[chosen]
+    chosen, times = _csr.choose_layout(candidates, relu)
+    return candidates[chosen], (candidates, times)
+
+
+def _choose_network(layers, timed, make_network):
+    """Weigh the timed layers' layouts together, on whole networks.
+
+    A layer alone keeps a sparse layout only if it beats dense at batch 1
+    and at 256, but at batch 1 a network's cost is not the sum of its
+    layers': a chain of numba CSR layers crosses the network in one call,
+    without the Python overhead of each layer (on a 90 % LeNet-300-100 that
+    overhead kept every layer dense, at 1.0x dense's speed at batch 256
+    where CSR ran 2-3x faster). So these networks are built and timed as
+    ``predict_proba`` runs them, and the fastest that beats the dense
+    network at every batch size is kept:
+
+    - ``"dense"``: every timed layer dense, the reference;
+    - ``"layers"``: each layer's own choice;
+    - ``"throughput"``: each layer's fastest form at batch 256;
+    - ``"chain"``: numba's CSR for every layer, where each layer has it.
+    """
+    if not any(timed):
+        return layers
+    big = _csr.MEASURE_BATCHES.index(max(_csr.MEASURE_BATCHES))
+    options = {"layers": list(layers), "dense": [], "throughput": [], "chain": []}
+    for layer, found in zip(layers, timed):
+        if found is None:
+            for name in ("dense", "throughput", "chain"):
+                options[name].append(layer)
+            continue
+        candidates, times = found
+        options["dense"].append(candidates["dense"])
+        options["throughput"].append(
+            candidates[min(times, key=lambda name: times[name][big])]
+        )
+        options["chain"].append(candidates.get("numba"))
+    if any(layer is None for layer in options["chain"]):
+        del options["chain"]
+
+    def key(chosen):
+        return tuple(id(layer) for layer in chosen)
+
+    networks = {"dense": make_network(options["dense"])}
+    seen = {key(options["dense"])}
+    for name in ("layers", "throughput", "chain"):
+        if name in options and key(options[name]) not in seen:
+            seen.add(key(options[name]))
+            networks[name] = make_network(options[name])
+    if set(networks) <= {"dense", "layers"}:
+        return layers  # nothing but each layer's own choice to weigh
+    best, _ = _csr.choose_network(networks)
+    return options[best]
 
 
 def _numba_first(backends):
@@ -405,10 +460,13 @@ def compress(
     layout : {"auto", "dense", "csr", "bsr", "nm"}, default="auto"
         ``"auto"`` times each layer (after neuron removal) dense and in CSR
         form with each kernel ``backend`` allows, at batch 1 and 256 and the
-        torch thread count in effect, and keeps CSR only where it is faster
-        than dense at both, so a network whose layers end up mixed is not
-        slower than the dense one; layers denser than 0.5 stay dense
-        untimed. That costs up to a few tenths of a second per large layer.
+        torch thread count in effect, then times whole networks built from
+        those choices (each layer's own, each layer's fastest at batch 256,
+        numba's CSR throughout) as ``predict_proba`` runs them, and keeps
+        the fastest that beats the dense network at both batch sizes, so the
+        network is never slower than dense, whatever its layers' mix;
+        layers denser than 0.5 stay dense untimed. That costs up to a few
+        tenths of a second per large layer.
         With ``dense_threshold`` set, ``"auto"`` follows the density rule
         instead (no timing, the same layouts on every machine). Layers
         pruned in blocks or N:M groups are timed in those forms too (found
@@ -488,7 +546,7 @@ def _compress_linear(module, layout, sparse_backends, threshold):
 
     # New block numbers: input stays 0; a layer that lost every neuron goes.
     new_block = {0: 0}
-    layers, reads, activations = [], [], []
+    layers, timed, reads, activations = [], [], [], []
     sizes = [n_features] + [s.weight.shape[0] for s in stages]
     for i, stage in enumerate(stages):
         rows = needed[i + 1]
@@ -502,24 +560,28 @@ def _compress_linear(module, layout, sparse_backends, threshold):
                 kept_reads.append(new_block[block])
         cols = torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long)
         weight = stage.weight[rows][:, cols]
-        layers.append(
-            _compact_layer(
-                weight,
-                stage.bias[rows],
-                layout,
-                sparse_backends,
-                threshold,
-                type(stage.activation) is nn.ReLU,
-            )
+        layer, found = _compact_layer(
+            weight,
+            stage.bias[rows],
+            layout,
+            sparse_backends,
+            threshold,
+            type(stage.activation) is nn.ReLU,
         )
+        layers.append(layer)
+        timed.append(found)
         reads.append(tuple(kept_reads))
         activations.append(stage.activation)
         new_block[i + 1] = len(layers)
     kept = needed[0]
     input_features = None if kept.all() else torch.nonzero(kept).flatten()
-    net = CompressedNetwork(
-        layers, reads, activations, n_features, input_features, flatten=flatten
-    )
+
+    def make_network(chosen):
+        return CompressedNetwork(
+            chosen, reads, activations, n_features, input_features, flatten=flatten
+        ).eval()
+
+    net = make_network(_choose_network(layers, timed, make_network))
     net.removed_units = [int((~keep).sum()) for keep in needed]
     net.source_stats = source_stats
-    return net.eval()
+    return net

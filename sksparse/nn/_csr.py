@@ -118,11 +118,14 @@ def _resolve_backend(backend):
 
 
 # -- choosing a layer's layout by measurement -------------------------------------
-# Batch sizes at which compress() times each layer's candidate layouts: a
-# sparse layout is kept only if it is faster than dense at every one, so a
-# network whose layers end up mixed is never slower than dense at either
-# latency (1) or throughput (256) use.
+# Batch sizes at which compress() times each layer's candidate layouts, and
+# then whole networks: a network is kept only if it is faster than the dense
+# one at every one, so it is never slower than dense at either latency (1)
+# or throughput (256) use.
 MEASURE_BATCHES = (1, 256)
+# Rows the estimators pad a batch to (sksparse.estimators._inference.MIN_ROWS):
+# networks are timed as predict_proba runs them.
+PREDICT_PAD_ROWS = 8
 # Above this density no sparse layout is timed: the crossovers measured on
 # layers 300x784 to 2000x2000 lay at density 0.05-0.3 (numba and torch.sparse,
 # batch 1 and 256), so timing denser layers would only cost compress() time.
@@ -141,23 +144,70 @@ def layer_seconds(layer, batch, relu):
     """
     gen = torch.Generator().manual_seed(0)
     h = torch.randn(layer.in_features, batch, generator=gen, dtype=layer.bias.dtype).T
-    # On one thread every kernel runs in this thread: its CPU time is the
-    # cost, and other work on a shared machine does not enter it (at a load
-    # average of 20 on 2 cores the wall clock kept a 90 % LeNet's layers
-    # dense, 0.69x dense's speed). More threads: the wall clock.
-    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
     with torch.no_grad():
-        layer.forward(h, relu)  # first call: numba loads or compiles its kernel
+        return _best_seconds(lambda: layer.forward(h, relu))
+
+
+def _best_seconds(fn):
+    """Best of :data:`ROUNDS` rounds of at least :data:`MIN_ROUND_S` of ``fn()``.
+
+    On one thread every kernel runs in this thread: its CPU time is the
+    cost, and other work on a shared machine does not enter it (at a load
+    average of 20 on 2 cores the wall clock kept a 90 % LeNet's layers
+    dense, 0.69x dense's speed). More threads: the wall clock.
+    """
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
+    fn()  # first call: numba loads or compiles its kernel
+    start = clock()
+    fn()
+    once = clock() - start
+    n = max(1, int(MIN_ROUND_S / max(once, 1e-7)))
+    best = once
+    for _ in range(ROUNDS):
         start = clock()
-        layer.forward(h, relu)
-        once = clock() - start
-        n = max(1, int(MIN_ROUND_S / max(once, 1e-7)))
-        best = once
-        for _ in range(ROUNDS):
-            start = clock()
-            for _ in range(n):
-                layer.forward(h, relu)
-            best = min(best, (clock() - start) / n)
+        for _ in range(n):
+            fn()
+        best = min(best, (clock() - start) / n)
+    return best
+
+
+def network_seconds(network, batch):
+    """Seconds per forward of a compressed ``network`` on ``batch`` samples.
+
+    Row-major input and :data:`PREDICT_PAD_ROWS` padding, as the estimators'
+    ``predict_proba`` calls it, at the thread count in effect now.
+    """
+    gen = torch.Generator().manual_seed(0)
+    dtype = network.layers[0].bias.dtype
+    X = torch.randn(batch, network.n_features_in, generator=gen, dtype=dtype)
+    return _best_seconds(lambda: network.forward(X, pad_rows=PREDICT_PAD_ROWS))
+
+
+def choose_network(candidates):
+    """The fastest of ``candidates`` (name -> network) that beats ``"dense"``.
+
+    Each is timed with :func:`network_seconds` at every
+    :data:`MEASURE_BATCHES` size; one must be faster than the dense network
+    at every batch size, and among those the smallest geometric mean of the
+    time ratios to dense wins. Returns ``(name, {name: [seconds]})``.
+    """
+    times = {
+        name: [network_seconds(net, batch) for batch in MEASURE_BATCHES]
+        for name, net in candidates.items()
+    }
+    return _fastest(times), times
+
+
+def _fastest(times):
+    dense = times["dense"]
+    best, best_score = "dense", 0.0
+    for name, seconds in times.items():
+        if name == "dense":
+            continue
+        ratios = [t / max(d, 1e-12) for t, d in zip(seconds, dense)]
+        score = float(np.mean(np.log(ratios)))
+        if max(ratios) < 1.0 and score < best_score:
+            best, best_score = name, score
     return best
 
 
@@ -176,13 +226,4 @@ def choose_layout(candidates, relu):
         name: [layer_seconds(layer, batch, relu) for batch in MEASURE_BATCHES]
         for name, layer in candidates.items()
     }
-    dense = times["dense"]
-    best, best_score = "dense", 0.0
-    for name, seconds in times.items():
-        if name == "dense":
-            continue
-        ratios = [t / max(d, 1e-12) for t, d in zip(seconds, dense)]
-        score = float(np.mean(np.log(ratios)))
-        if max(ratios) < 1.0 and score < best_score:
-            best, best_score = name, score
-    return best, times
+    return _fastest(times), times
