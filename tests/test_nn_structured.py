@@ -103,6 +103,26 @@ def test_compress_stores_a_pruned_pattern_in_its_form(pattern, layout, kind):
     torch.testing.assert_close(auto(x), net(x), atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "pattern, layout", [((4, 4), "bsr"), ("1:4", "nm"), ("1:4", "auto")]
+)
+def test_structured_layers_run_padded_as_predict_proba_runs_them(pattern, layout):
+    # compress(layout="auto") times whole networks this way, structured
+    # forms among the candidates; each sample's outputs stay its own.
+    from sksparse.nn._csr import PREDICT_PAD_ROWS
+
+    net = _net(pattern)
+    small = compress(net, layout=layout)
+    x = torch.randn(20, 64)
+    batch = small(x, pad_rows=PREDICT_PAD_ROWS)
+    torch.testing.assert_close(batch, net(x), atol=1e-5, rtol=1e-5)
+    for i in (0, 7):
+        assert torch.equal(
+            small(x[i : i + 1], pad_rows=PREDICT_PAD_ROWS), batch[i : i + 1]
+        )
+    assert torch.equal(small(x[:3], pad_rows=PREDICT_PAD_ROWS), batch[:3])
+
+
 def test_compress_refuses_a_form_a_layer_lacks():
     with pytest.raises(ValueError, match="no block structure"):
         compress(_net(None), layout="bsr")

@@ -106,6 +106,10 @@ class _StructuredLinear(nn.Module):
     """What every compact layer shares: shapes, bias, feature-major output."""
 
     wants_feature_major = True
+    #: Not known to give each sample the same outputs at every batch size
+    #: (the one-sample kernel is another loop), so a network pads the rows
+    #: of small batches for these layers as it does for dense ones.
+    row_invariant = False
 
     def _run(self, x, relu, spmm, spmv, arrays):
         h = x.T
