@@ -534,3 +534,31 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_compact, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+@pytest.mark.parametrize("n", [257, 300, 640, 700])
+@pytest.mark.parametrize("layouts", [("csr", "csr", "csr"), ("csr", "dense", "csr")])
+def test_large_batches_run_in_chunks_with_each_samples_own_outputs(n, layouts):
+    from sksparse.nn._compressed import CHUNK_ROWS, FEATURE_MAJOR_DENSE_ROWS
+
+    net = _random_mlp(11, [50, 64, 32, 5], 0.1)
+    small = compress(net, layout="csr", backend=BACKENDS[-1])
+    for layer, layout in zip(small.layers, layouts):
+        if layout == "dense":
+            layer.__init__(layer.dense_weight(), layer.bias, layout="dense")
+    small._steps_cache = small._chain_cache = None
+    X = torch.randn(n, 50, generator=torch.Generator().manual_seed(n))
+    seen = []
+    original = small._forward_batch
+    small._forward_batch = lambda X, *a: seen.append(len(X)) or original(X, *a)
+    got = small(X, pad_rows=8)
+    del small._forward_batch
+    # Whole chunks, a remainder under half a chunk joined to the last one.
+    whole, rest = divmod(n, CHUNK_ROWS)
+    assert sum(seen) == n and len(seen) == whole + (rest >= CHUNK_ROWS // 2)
+    assert min(seen) >= min(n, CHUNK_ROWS // 2) >= FEATURE_MAJOR_DENSE_ROWS
+    _assert_same(small, net, X)
+    # Each sample's outputs are its own whatever the batch (bit for bit).
+    alone = torch.cat([small(X[i : i + 1], pad_rows=8) for i in range(0, n, 37)])
+    assert torch.equal(got[::37], alone)
+    assert torch.equal(got[: CHUNK_ROWS // 2], small(X[: CHUNK_ROWS // 2], pad_rows=8))

@@ -12,6 +12,17 @@ from sksparse.nn._csr import MIN_PARALLEL_WORK, _numba_kernels, kernel_threads
 #: columns); row-major ``x @ W.T`` needs the caller's 7-8.
 FEATURE_MAJOR_DENSE_ROWS = 16
 
+#: Samples per pass of a network with feature-major (sparse) layers: a larger
+#: batch is cut into chunks of this many, a remainder under half a chunk
+#: joined to the last one. Each non-zero
+#: streams one input row of ``n_samples`` values, and at 256 samples the
+#: layer's input stays in the core's cache; at 10,000 it does not. Measured
+#: one thread (Intel Xeon, 2 MB L2), batch 10,000, uniform masks: LeNet-300-100
+#: at 80 / 90 / 95 % took 93 / 55 / 28 ms whole, 35 / 23 / 16 ms in chunks of
+#: 256 (dense: 34-39 ms); 784-2000-2000-10 at 95 % 312 -> 116 ms. Chunks of 128
+#: and 512 were up to 30 % slower.
+CHUNK_ROWS = 256
+
 
 class CompressedNetwork(nn.Module):
     """A feed-forward network in compact inference form (see :func:`compress`).
@@ -196,6 +207,29 @@ class CompressedNetwork(nn.Module):
                     f"X has {X.shape[-1]} features, the network expects "
                     f"{self.n_features_in}."
                 )
+            n = X.shape[0]
+            if n > CHUNK_ROWS and any(step[0].wants_feature_major for step in steps):
+                # Whole chunks of CHUNK_ROWS, a multiple of the vector width
+                # (near-equal chunks of 250 ran 20 % slower: the kernels'
+                # scalar remainder loops); a remainder under half a chunk
+                # joins the last one. No chunk is under CHUNK_ROWS / 2, so no
+                # layer sees fewer than FEATURE_MAJOR_DENSE_ROWS and each
+                # sample's outputs stay what they are in any batch.
+                bounds = list(range(0, n, CHUNK_ROWS)) + [n]
+                if n - bounds[-2] < CHUNK_ROWS // 2:
+                    del bounds[-2]
+                return torch.cat(
+                    [
+                        self._forward_batch(X[a:b], steps, pad_rows)
+                        for a, b in zip(bounds[:-1], bounds[1:])
+                    ]
+                )
+            return self._forward_batch(X, steps, pad_rows)
+
+    def _forward_batch(self, X, steps, pad_rows):
+        """``forward`` on one batch of at most :data:`CHUNK_ROWS` samples
+        where the network has feature-major layers (checked and converted)."""
+        with torch.no_grad():
             index = self._buffers.get("input_features")
             if X.shape[0] == 1 and not X.is_cuda:
                 # The chain has numba's CSR layers only: no padding needed.
