@@ -24,7 +24,9 @@ mixed dense/CSR, at batch 1.
 Timings are medians over rounds in which the variants are interleaved in a
 shuffled order, so a machine shared with other work slows all of them alike;
 with one thread each time is the CPU time of the process doing the work (the
-benchmark or the peers' worker), with more the wall clock. The load average
+benchmark or the peers' worker), with more the wall clock, each variant
+timed after a pause in which the last one's thread pools stop spinning
+(:data:`SETTLE_S`). The load average
 before and after is in the JSON. Writes ``benchmarks/results/inference.json``,
 ``inference.csv``, ``inference.md`` and ``inference.png``;
 ``--crossover-only`` times single layers dense against CSR
@@ -84,6 +86,16 @@ DEFAULT_THREADS_TARGET = ("wide-2000-2000", 0.95, 8.0)
 
 CLOCK = time.process_time
 
+#: Seconds to wait before timing a variant on more than one thread. A thread
+#: pool that has just worked spins before it sleeps: OpenBLAS (numpy's, so
+#: scikit-learn's and scipy's) for about 2**28 cycles, 0.1 s here. Timed
+#: right after one, a 2-thread numba kernel shared its cores with that
+#: spinning worker: LeNet-300-100 at 95 %, batch 256, ran 372 us alone,
+#: 2,973 us right after a numpy matmul (1,888 us 1 ms after it). Measured
+#: here without the pause, every 2-thread figure measured the previous
+#: variant's pool. 0 at one thread, where each time is the CPU time.
+SETTLE_S = 0.0
+
 
 # -- timing ----------------------------------------------------------------------
 def loop(fn):
@@ -112,6 +124,8 @@ def time_interleaved(runs, *, repeats, min_time, seed=0):
     for _ in range(repeats):
         rng.shuffle(order)
         for name in order:
+            if SETTLE_S:
+                time.sleep(SETTLE_S)
             times[name].append(runs[name](counts[name]))
     return {name: float(np.median(ts)) for name, ts in times.items()}
 
@@ -349,8 +363,9 @@ def bench_point(args, model, hidden, sparsity, est=None, label=None):
         # threads as torch: its default, every core, counts every thread's CPU
         # time at "1 thread" and fights the load.
         blas = threadpool_limits(threads)
-        global CLOCK
+        global CLOCK, SETTLE_S
         CLOCK = time.process_time if threads == 1 else time.perf_counter
+        SETTLE_S = 0.0 if threads == 1 else 0.3
         start = time.perf_counter()
         small = est.compress()
         layers = small.module_.layers
