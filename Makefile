@@ -70,8 +70,13 @@ bench-training: install data
 
 # Masked and CSR training backends against dense, through the estimator and per
 # step; SparseProp beside them where `make bench-peers-env` installed it.
+# One thread, then torch's default threads (about 3 min on 2 cores).
+TRAINING_BACKENDS_ARGS := --n-train 10000 --epochs 3 --repeats 2 --steps 15
 bench-training-backends: install data
-	$(BIN)/python benchmarks/training_backends.py
+	$(BIN)/python benchmarks/training_backends.py $(TRAINING_BACKENDS_ARGS) --threads 1
+	$(BIN)/python benchmarks/training_backends.py $(TRAINING_BACKENDS_ARGS) \
+		--threads $$($(BIN)/python -c 'import torch; print(torch.get_num_threads())') \
+		--out-name training_backends_threads2
 
 bench-pruning: install data
 	$(BIN)/python benchmarks/pruning.py
