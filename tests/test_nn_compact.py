@@ -1,5 +1,6 @@
 """Compact inference form: same predictions, fewer neurons, size ~ non-zeros."""
 
+import contextlib
 import copy
 import io
 import pickle
@@ -272,7 +273,8 @@ def test_sparse_kernels_use_torch_thread_count(monkeypatch):
     small = compress(net, layout="csr", backend="numba")
     X = torch.randn(64, 300)
     seen = []
-    for name in ("spmm", "spmm_parallel", "chain_spmv", "chain_spmv_parallel"):
+    names = ("spmm", "spmm_parallel", "chain_spmm", "chain_spmv", "chain_spmv_parallel")
+    for name in names:
         original = getattr(_numba_kernels, name)
 
         def spy(*args, _name=name, _original=original):
@@ -284,7 +286,8 @@ def test_sparse_kernels_use_torch_thread_count(monkeypatch):
     try:
         torch.set_num_threads(1)
         one, one_b1 = small(X), small(X[:1])
-        assert {name for name, _ in seen} == {"spmm", "chain_spmv"}
+        # One thread: the whole chain in one call, batch 1 included.
+        assert {name for name, _ in seen} == {"chain_spmm", "chain_spmv"}
         seen.clear()
         torch.set_num_threads(2)
         two, two_b1 = small(X), small(X[:1])
@@ -562,3 +565,46 @@ def test_large_batches_run_in_chunks_with_each_samples_own_outputs(n, layouts):
     alone = torch.cat([small(X[i : i + 1], pad_rows=8) for i in range(0, n, 37)])
     assert torch.equal(got[::37], alone)
     assert torch.equal(got[: CHUNK_ROWS // 2], small(X[: CHUNK_ROWS // 2], pad_rows=8))
+
+
+@contextlib.contextmanager
+def _single_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("n", [2, 7, 16, 17, 256, 300])
+@pytest.mark.parametrize("unread_features", [False, True])
+def test_csr_chain_in_one_call_gives_the_layer_by_layer_bits(
+    monkeypatch, n, unread_features
+):
+    from sksparse.nn import _compressed, _numba_kernels
+
+    net = _random_mlp(3, [40, 64, 32, 5], 0.1)
+    if unread_features:  # features 0-9 feed nothing: an input_features index
+        first = net.masked_layers[0]
+        keep = torch.ones_like(first.mask)
+        keep[:, :10] = 0
+        first.set_mask(first.mask * keep)
+    small = compress(net, layout="csr", backend="numba")
+    assert (small._buffers.get("input_features") is not None) == unread_features
+    X = torch.randn(n, 40, generator=torch.Generator().manual_seed(n))
+    calls = []
+    original = _numba_kernels.chain_spmm
+    monkeypatch.setattr(
+        _numba_kernels, "chain_spmm", lambda *a: calls.append(1) or original(*a)
+    )
+    with _single_thread():
+        one_call = small(X)
+        assert calls
+        monkeypatch.setattr(_compressed, "_serial_chain", lambda chain, n: False)
+        by_layer = small(X)
+    assert torch.equal(one_call, by_layer)
+    _assert_same(small, net, X)
+    with _single_thread():
+        alone = torch.cat([small(X[i : i + 1]) for i in range(n)])
+    assert torch.equal(one_call, alone)

@@ -240,11 +240,15 @@ class CompressedNetwork(nn.Module):
                     out = np.empty(steps[-1][0].out_features, x.dtype)
                     _chain_spmv(chain, x, out)
                     return torch.from_numpy(out).unsqueeze(0)
+            elif not X.is_cuda:
+                chain = self._chain()
+                if chain is not None and _serial_chain(chain, X.shape[0]):
+                    h = _feature_major(X, index).numpy()
+                    out = _numba_kernels().chain_spmm(*chain, h)
+                    return torch.from_numpy(out).T.contiguous()
             feature_major = any(step[0].wants_feature_major for step in steps)
             if feature_major:
-                # Gather the kept features and transpose in a single copy.
-                h = X.T if index is None else X.T.index_select(0, index)
-                h = h.contiguous().T
+                h = _feature_major(X, index).T
             else:
                 h = X if index is None else X.index_select(1, index)
             blocks = [h]
@@ -269,6 +273,37 @@ class CompressedNetwork(nn.Module):
                     out = layer.forward(inp, relu)
                 blocks.append(out if act is None else act.forward(out))
             return blocks[-1].contiguous()
+
+
+def _feature_major(X, index):
+    """The kept features of ``X``, feature-major: ``(n_kept, n_samples)``.
+
+    A single copy that gathers and transposes. On the CPU numpy's: at
+    256x784 (one thread) ``X.T`` copied in 85 us against torch's 105, and
+    the kept 740 of 784 features in 92 us against ``index_select``'s 120; a
+    blocked numba loop took 150-160 (scalar loads and stores).
+    """
+    if X.is_cuda:
+        h = X.T if index is None else X.T.index_select(0, index)
+        return h.contiguous()
+    x = X.detach().numpy().T
+    h = np.ascontiguousarray(x) if index is None else x[index.numpy()]
+    return torch.from_numpy(h)
+
+
+def _serial_chain(chain, n_samples):
+    """Whether a batch runs through a CSR chain best in one serial call.
+
+    On one thread, always. On more, only where no layer's product is big
+    enough to be split across threads (:data:`MIN_PARALLEL_WORK`); the others
+    go layer by layer, each product on every thread.
+    """
+    if kernel_threads() == 1:
+        return True
+    crow = chain[0]
+    rows = np.cumsum(chain[4][1:])
+    nnz = crow[rows] - crow[np.concatenate([[0], rows[:-1]])]
+    return int(nnz.max()) * n_samples < MIN_PARALLEL_WORK
 
 
 def _chain_spmv(chain, x, out):

@@ -9,6 +9,7 @@ the result is the same at any thread count (same operations, same order).
 """
 
 import numba
+import numpy as np
 from numba import prange
 
 # "contract" lets LLVM fuse multiply-adds; no "nnan"/"ninf", so NaN and inf
@@ -55,8 +56,11 @@ def _relu_row(out, r):
 
 
 @_jit
-def spmm_rows(crow, col, val, bias, x, out, relu, r0, r1):
+def spmm_rows(crow, col, val, bias, x, out, relu, r0, r1, row=0):
     """Rows ``r0:r1`` of ``out = W @ x + bias``, ReLU applied if ``relu``.
+
+    ``W``'s rows and ``bias`` are read from ``row`` on (a layer of
+    ``chain_spmm``'s concatenated arrays), ``out``'s from 0.
 
     Four non-zeros of a row per pass over the samples: one load and one
     store of the output per four multiply-adds instead of per one measured
@@ -66,9 +70,9 @@ def spmm_rows(crow, col, val, bias, x, out, relu, r0, r1):
     row helpers are inlined (``_inline``): same speed as the loops written out.
     """
     for r in range(r0, r1):
-        _fill_row(out, r, bias[r])
-        k = crow[r]
-        end = crow[r + 1]
+        _fill_row(out, r, bias[row + r])
+        k = crow[row + r]
+        end = crow[row + r + 1]
         while k + 4 <= end:
             _axpy4(
                 out, r, x, col[k], col[k + 1], col[k + 2], col[k + 3],
@@ -184,3 +188,27 @@ def chain_spmv_parallel(
             spmv_rows(crow, col, val, bias, src, dst, relu[layer], row, r0, r1)
         row += n_out
         src = dst
+
+
+@_jit
+def chain_spmm(crow, col, val, bias, sizes, relu, buf_a, buf_b, x):
+    """A chain of CSR layers on a batch, in one call.
+
+    ``chain_spmv``'s arrays (its two vector buffers unused) and layer loop,
+    with ``spmm_rows``' arithmetic, so each sample's outputs are
+    bit-identical to the layer-by-layer path's and to ``chain_spmv``'s.
+    ``x`` is feature-major, ``(sizes[0], n_samples)``; returns the
+    feature-major ``(sizes[-1], n_samples)`` output. One call instead of a
+    few Python-level steps a layer: a 99 %-sparse LeNet-300-100 at batch
+    256 spent about as long in those as in its three products.
+    """
+    n = x.shape[1]
+    src = x
+    row = 0
+    for layer in range(sizes.shape[0] - 1):
+        n_out = sizes[layer + 1]
+        dst = np.empty((n_out, n), x.dtype)
+        spmm_rows(crow, col, val, bias, src, dst, relu[layer], 0, n_out, row)
+        row += n_out
+        src = dst
+    return src
