@@ -601,7 +601,7 @@ def test_csr_chain_in_one_call_gives_the_layer_by_layer_bits(
     with _single_thread():
         one_call = small(X)
         assert calls
-        monkeypatch.setattr(_compressed, "_serial_chain", lambda chain, n: False)
+        monkeypatch.setattr(_compressed, "_serial_chain", lambda steps, n: False)
         by_layer = small(X)
     assert torch.equal(one_call, by_layer)
     _assert_same(small, net, X)

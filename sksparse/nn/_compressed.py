@@ -14,9 +14,9 @@ FEATURE_MAJOR_DENSE_ROWS = 16
 
 #: Samples per pass of a network with feature-major (sparse) layers: a larger
 #: batch is cut into chunks of this many, a remainder under half a chunk
-#: joined to the last one. Each non-zero
-#: streams one input row of ``n_samples`` values, and at 256 samples the
-#: layer's input stays in the core's cache; at 10,000 it does not. Measured
+#: joined to the last one. Each non-zero streams one input row of
+#: ``n_samples`` values, and at 256 samples the layer's input stays in the
+#: core's cache; at 10,000 it does not. Measured
 #: one thread (Intel Xeon, 2 MB L2), batch 10,000, uniform masks: LeNet-300-100
 #: at 80 / 90 / 95 % took 93 / 55 / 28 ms whole, 35 / 23 / 16 ms in chunks of
 #: 256 (dense: 34-39 ms); 784-2000-2000-10 at 95 % 312 -> 116 ms. Chunks of 128
@@ -227,52 +227,48 @@ class CompressedNetwork(nn.Module):
             return self._forward_batch(X, steps, pad_rows)
 
     def _forward_batch(self, X, steps, pad_rows):
-        """``forward`` on one batch of at most :data:`CHUNK_ROWS` samples
-        where the network has feature-major layers (checked and converted)."""
-        with torch.no_grad():
-            index = self._buffers.get("input_features")
-            if X.shape[0] == 1 and not X.is_cuda:
-                # The chain has numba's CSR layers only: no padding needed.
-                chain = self._chain()
-                if chain is not None:
-                    x = X[0] if index is None else X[0].index_select(0, index)
-                    x = x.contiguous().numpy()
-                    out = np.empty(steps[-1][0].out_features, x.dtype)
-                    _chain_spmv(chain, x, out)
-                    return torch.from_numpy(out).unsqueeze(0)
-            elif not X.is_cuda:
-                chain = self._chain()
-                if chain is not None and _serial_chain(chain, X.shape[0]):
-                    h = _feature_major(X, index).numpy()
-                    out = _numba_kernels().chain_spmm(*chain, h)
-                    return torch.from_numpy(out).T.contiguous()
-            feature_major = any(step[0].wants_feature_major for step in steps)
-            if feature_major:
-                h = _feature_major(X, index).T
+        """``forward`` on one batch (checked and converted, under ``no_grad``):
+        the whole batch, or one chunk of :data:`CHUNK_ROWS` samples."""
+        index = self._buffers.get("input_features")
+        # A chain of numba CSR layers only: one call, no padding needed.
+        chain = None if X.is_cuda else self._chain()
+        if chain is not None and X.shape[0] == 1:
+            x = X[0] if index is None else X[0].index_select(0, index)
+            x = x.contiguous().numpy()
+            out = np.empty(steps[-1][0].out_features, x.dtype)
+            _chain_spmv(chain, x, out)
+            return torch.from_numpy(out).unsqueeze(0)
+        if chain is not None and _serial_chain(steps, X.shape[0]):
+            h = _feature_major(X, index).numpy()
+            out = _numba_kernels().chain_spmm(*chain, h)
+            return torch.from_numpy(out).T.contiguous()
+        feature_major = any(step[0].wants_feature_major for step in steps)
+        if feature_major:
+            h = _feature_major(X, index).T
+        else:
+            h = X if index is None else X.index_select(1, index)
+        blocks = [h]
+        if pad_rows is not None and feature_major:
+            pad_rows = max(pad_rows, FEATURE_MAJOR_DENSE_ROWS)
+        for layer, reads, act, relu in steps:
+            if len(reads) == 1:
+                inp = blocks[reads[0]]
+            elif reads:
+                inp = _concat([blocks[r] for r in reads])
             else:
-                h = X if index is None else X.index_select(1, index)
-            blocks = [h]
-            if pad_rows is not None and feature_major:
-                pad_rows = max(pad_rows, FEATURE_MAJOR_DENSE_ROWS)
-            for layer, reads, act, relu in steps:
-                if len(reads) == 1:
-                    inp = blocks[reads[0]]
-                elif reads:
-                    inp = _concat([blocks[r] for r in reads])
-                else:
-                    inp = blocks[0][:, :0]
-                n = inp.shape[0]
-                if pad_rows is not None and n < pad_rows and not layer.row_invariant:
-                    # .forward, not __call__: at batch 1 the hook machinery of
-                    # nn.Module costs as much as a sparse layer's arithmetic.
-                    padded = _pad_rows(inp, pad_rows, feature_major)
-                    out = layer.forward(padded, relu)[:n]
-                    # The layout the next layer gets at any larger batch.
-                    out = out.T.contiguous().T if feature_major else out.contiguous()
-                else:
-                    out = layer.forward(inp, relu)
-                blocks.append(out if act is None else act.forward(out))
-            return blocks[-1].contiguous()
+                inp = blocks[0][:, :0]
+            n = inp.shape[0]
+            if pad_rows is not None and n < pad_rows and not layer.row_invariant:
+                # .forward, not __call__: at batch 1 the hook machinery of
+                # nn.Module costs as much as a sparse layer's arithmetic.
+                padded = _pad_rows(inp, pad_rows, feature_major)
+                out = layer.forward(padded, relu)[:n]
+                # The layout the next layer gets at any larger batch.
+                out = out.T.contiguous().T if feature_major else out.contiguous()
+            else:
+                out = layer.forward(inp, relu)
+            blocks.append(out if act is None else act.forward(out))
+        return blocks[-1].contiguous()
 
 
 def _feature_major(X, index):
@@ -291,7 +287,7 @@ def _feature_major(X, index):
     return torch.from_numpy(h)
 
 
-def _serial_chain(chain, n_samples):
+def _serial_chain(steps, n_samples):
     """Whether a batch runs through a CSR chain best in one serial call.
 
     On one thread, always. On more, only where no layer's product is big
@@ -300,10 +296,7 @@ def _serial_chain(chain, n_samples):
     """
     if kernel_threads() == 1:
         return True
-    crow = chain[0]
-    rows = np.cumsum(chain[4][1:])
-    nnz = crow[rows] - crow[np.concatenate([[0], rows[:-1]])]
-    return int(nnz.max()) * n_samples < MIN_PARALLEL_WORK
+    return max(step[0].nnz for step in steps) * n_samples < MIN_PARALLEL_WORK
 
 
 def _chain_spmv(chain, x, out):
