@@ -153,6 +153,67 @@ def test_fast_input_check_gives_validate_datas_answers(mlp, digits):
         mlp.predict(X[:, :-1])
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("compressed", [False, True])
+def test_nan_and_inf_are_refused_in_any_prediction_block(digits, value, compressed):
+    # The check runs block by block inside predict_module: a bad value in a
+    # late block, or in a feature the compressed net never reads, still fails.
+    X, y = digits
+    clf = SparseMLPClassifier((8,), sparsity=0.9, max_epochs=2, random_state=0)
+    clf.fit(X, y)
+    unread = 0
+    if compressed:
+        clf = clf.compress(layout="csr")
+        read = clf.module_.input_features.numpy()
+        unread = np.setdiff1d(np.arange(X.shape[1]), read)[0]
+    big = np.tile(X, (3, 1))[:700]  # blocks 0:256, 256:512, 512:700 compressed
+    for row, col in [(650, 3), (10, unread), (699, X.shape[1] - 1)]:
+        bad = big.copy()
+        bad[row, col] = value
+        for method in (clf.predict, clf.predict_proba, clf.decision_function):
+            with pytest.raises(ValueError, match="NaN|infinity"):
+                method(bad)
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            clf.predict(bad.astype(np.float32))
+
+
+def test_predictions_across_blocks_are_each_samples_own(digits):
+    X, y = digits
+    clf = SparseMLPClassifier((32,), sparsity=0.9, max_epochs=2, random_state=0)
+    small = clf.fit(X, y).compress(layout="csr")
+    assert small.module_.predict_block_rows == 256
+    big = np.tile(X, (3, 1))[:700].astype(np.float32)
+    proba = small.predict_proba(big)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(proba[::50], small.predict_proba(big[::50]))
+    np.testing.assert_array_equal(proba[600:], small.predict_proba(big[600:]))
+    np.testing.assert_array_equal(proba[255:258], small.predict_proba(big[255:258]))
+    log = small.predict_log_proba(big)
+    np.testing.assert_allclose(np.exp(log), proba, rtol=1e-12)
+    np.testing.assert_array_equal(log[::50], small.predict_log_proba(big[::50]))
+    np.testing.assert_allclose(proba, clf.predict_proba(big), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "n, rows, expected",
+    [
+        (0, 256, [0, 0]),
+        (1, 256, [0, 1]),
+        (256, 256, [0, 256]),
+        (300, 256, [0, 300]),
+        (384, 256, [0, 256, 384]),
+        (700, 256, [0, 256, 512, 700]),
+        (10000, 4096, [0, 4096, 10000]),
+        (12000, 4096, [0, 4096, 8192, 12000]),
+        (9000, 4096, [0, 4096, 9000]),
+    ],
+)
+def test_chunk_bounds_join_a_short_remainder_to_the_last_chunk(n, rows, expected):
+    from sksparse.nn._compressed import chunk_bounds
+
+    assert chunk_bounds(n, rows) == expected
+
+
 def test_float64_when_the_user_converts_the_module(digits):
     X, y = digits
     clf = SparseMLPClassifier((16,), max_epochs=1, random_state=0).fit(X, y)

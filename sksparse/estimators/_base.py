@@ -9,8 +9,9 @@ The contract, after scikit-learn's ``BaseMultilayerPerceptron``:
 
 * parameters are declared in ``_parameter_constraints`` and validated by
   :func:`sklearn.base._fit_context` when ``fit`` starts;
-* ``_check_X(X, reset=...)`` turns ``X`` into what the module reads (an array,
-  or a dict of arrays passed as keyword arguments) and
+* ``_check_X(X, reset=..., finite=True)`` turns ``X`` into what the module
+  reads (an array, or a dict of arrays passed as keyword arguments; with
+  ``finite=False`` it may leave the NaN/inf check to prediction's blocks) and
   ``_check_y(y, reset=...)`` encodes ``y``; any other data-dependent check is a
   ``_check_*`` method;
 * ``_build_module(seed)`` builds the torch module from the fitted attributes
@@ -119,7 +120,7 @@ class BaseSparseNet(BaseEstimator):
     _net_class = None
 
     # -- hooks --------------------------------------------------------------
-    def _check_X(self, X, *, reset):
+    def _check_X(self, X, *, reset, finite=True):
         raise NotImplementedError
 
     def _check_y(self, y, *, reset):
@@ -494,10 +495,11 @@ class BaseSparseNet(BaseEstimator):
         net = self.__dict__.get("net_")
         if net is None:
             check_is_fitted(self, "net_")
-        inputs = self._check_X(X, reset=False)
+        # The NaN/inf check may be left to predict_module, block by block.
+        inputs = self._check_X(X, reset=False, finite=False)
         # net.module_, not the module_ property: its check_is_fitted costs
         # microseconds that count at batch 1.
-        return predict_module(net.module_, inputs, device=net.device)
+        return predict_module(net.module_, inputs, device=net.device, check_finite=True)
 
     # -- fitted views -------------------------------------------------------
     @property

@@ -134,11 +134,11 @@ class SparseClassifierMixin:
     def predict_proba(self, X):
         """Class probabilities (softmax of the network's outputs)."""
         # One exp, not exp(log_softmax): 58 -> ~20 us on 256x10 logits.
-        z = self._forward(X).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
+        z = _class_major(self._forward(X))
+        z -= z.max(axis=0)
         np.exp(z, out=z)
-        z /= z.sum(axis=1, keepdims=True)
-        return z
+        z /= z.sum(axis=0)
+        return z.T
 
     def predict(self, X):
         """The most probable class of each sample."""
@@ -146,11 +146,24 @@ class SparseClassifierMixin:
         return self.classes_[np.argmax(raw, axis=1)]
 
 
+def _class_major(logits):
+    """The ``(n, n_classes)`` logits as a float64 ``(n_classes, n)`` C array.
+
+    In float64 on the logits only: probabilities of confident predictions
+    stay distinct and agree in rank with ``decision_function``. Class-major,
+    so the softmax's maximum and sum over classes are element-wise
+    operations between rows: numpy reduces a short inner axis row by row
+    (256x10: max 12.4 us, sum 6.4 us along axis 1; 1.8 and 1.6 along axis 0
+    of the transposed copy, which costs 2 us). The softmax fell from 31 to
+    11 us at batch 256 and from 829 to 226 us at 10,000. Each sample is still
+    computed on its own, by the same operations at any batch size.
+    """
+    return logits.T.astype(np.float64, order="C")
+
+
 def _log_softmax(logits):
-    # In float64 on the (n, n_classes) logits only: probabilities of confident
-    # predictions stay distinct and agree in rank with decision_function. In
-    # numpy: torch's conversions and log_softmax cost ~30 us at batch 1.
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return z
+    # In numpy: torch's conversions and log_softmax cost ~30 us at batch 1.
+    z = _class_major(logits)
+    z -= z.max(axis=0)
+    z -= np.log(np.exp(z).sum(axis=0))
+    return z.T

@@ -236,9 +236,9 @@ class SparseCNNClassifier(SparseClassifierMixin, ClassifierMixin, BaseSparseNet)
         )
         return channels, hidden
 
-    def _check_X(self, X, *, reset):
+    def _check_X(self, X, *, reset, finite=True):
         X, image_shape = self._resolve_input_shape(X)
-        X = check_X_array(self, X, reset=reset)
+        X = check_X_array(self, X, reset=reset, finite=finite)
         if reset:
             self.input_shape_ = self._input_shape(self.n_features_in_, image_shape)
         elif image_shape is not None and tuple(image_shape) != self.input_shape_:

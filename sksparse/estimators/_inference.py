@@ -4,12 +4,16 @@ import threading
 
 import numpy as np
 import torch
+from sklearn.utils import assert_all_finite
+
+from sksparse.nn._compressed import chunk_bounds
 
 # Switching a shared module's mode is the only mutation prediction needs; the
 # lock keeps two threads from racing on it (the forward itself reads only).
 _MODE_LOCK = threading.Lock()
 
-#: Rows per forward call: bounds the activations' memory on large inputs.
+#: Rows per forward call: bounds the activations' memory on large inputs
+#: (a module's ``predict_block_rows`` overrides it).
 BLOCK_ROWS = 4096
 
 #: Batches smaller than this are padded with zero rows. Measured on this
@@ -55,7 +59,7 @@ def _to_tensor(value, device, dtype, rows):
     return tensor
 
 
-def predict_module(module, X, *, device="cpu"):
+def predict_module(module, X, *, device="cpu", check_finite=False):
     """Outputs of ``module`` on ``X`` (an array, or a dict of keyword arrays).
 
     The forward pass runs in the module's own dtype (float32 unless a user
@@ -63,6 +67,12 @@ def predict_module(module, X, *, device="cpu"):
     of the parameters and no mutation of the module, so threads may share
     it. Batches under :data:`MIN_ROWS` are padded so every sample goes
     through the same kernels whichever other samples share its call.
+
+    ``X`` goes in blocks of the module's ``predict_block_rows`` or
+    :data:`BLOCK_ROWS` samples. ``check_finite``: each block's floating
+    arrays are checked for NaN and inf just before the block goes in (it is
+    then in cache for the forward pass), raising scikit-learn's
+    ``ValueError``.
     """
     if module.training:
         with _MODE_LOCK:
@@ -77,17 +87,31 @@ def predict_module(module, X, *, device="cpu"):
     kwargs = {"pad_rows": MIN_ROWS} if pads_itself else {}
     inputs = X if isinstance(X, dict) else {None: X}
     n = len(next(iter(inputs.values())))
+    bounds = chunk_bounds(n, getattr(module, "predict_block_rows", None) or BLOCK_ROWS)
     outputs = []
     with torch.inference_mode():
-        for start in range(0, max(n, 1), BLOCK_ROWS):
-            stop = min(start + BLOCK_ROWS, n)
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            blocks = {key: value[start:stop] for key, value in inputs.items()}
+            if check_finite:
+                _check_finite(blocks)
             batch = {
-                key: _to_tensor(value[start:stop], device, dtype, rows)
-                for key, value in inputs.items()
+                key: _to_tensor(value, device, dtype, rows)
+                for key, value in blocks.items()
             }
             if None in batch:
                 out = module(batch[None], **kwargs)
             else:
                 out = module(**batch, **kwargs)
-            outputs.append(out[: stop - start].cpu().numpy())
+            if len(out) != stop - start:
+                out = out[: stop - start]
+            outputs.append(
+                out.numpy() if out.device.type == "cpu" else out.cpu().numpy()
+            )
     return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+
+def _check_finite(blocks):
+    for value in blocks.values():
+        value = np.asarray(value)
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            assert_all_finite(value, input_name="X")

@@ -51,9 +51,18 @@ def check_prior_params(estimator):
         )
 
 
-def check_X_array(estimator, X, *, reset):
-    """``X`` as float32 after checking it fits float32's range."""
-    if not reset and _plain_float_array(estimator, X):
+def check_X_array(estimator, X, *, reset, finite=True):
+    """``X`` as float32 after checking it fits float32's range.
+
+    ``finite=False`` (prediction only): a plain float array of the fitted
+    width comes back without its NaN/inf check, which ``predict_module``
+    (``check_finite=True``) then makes block by block, just before each
+    block goes through the network. A separate pass over a large ``X`` read
+    it from memory twice: at 10,000x784 the check took 1.8 ms of a 95 %
+    LeNet-300-100's 16.2 ms ``predict_proba``, and 13.2 ms with the check per
+    block against 13.6 for the module alone. Anything else is checked here.
+    """
+    if not reset and _plain_float_array(estimator, X, finite=finite):
         # What validate_data would accept and return unchanged, checked in a
         # few microseconds: validate_data took ~180 us, at batch 1 twice
         # the compressed LeNet's forward pass.
@@ -68,8 +77,9 @@ def check_X_array(estimator, X, *, reset):
     return X
 
 
-def _plain_float_array(estimator, X):
-    """Whether ``X`` is a finite 2-D float ndarray of the fitted width.
+def _plain_float_array(estimator, X, *, finite=True):
+    """Whether ``X`` is a 2-D float ndarray of the fitted width, finite unless
+    ``finite=False`` (then the caller checks).
 
     Such an ``X`` is what ``validate_data(reset=False)`` passes through as it
     is; anything else (lists, frames, sparse matrices, wrong widths, NaN)
@@ -82,7 +92,7 @@ def _plain_float_array(estimator, X):
         and X.shape[0] > 0
         and X.shape[1] == getattr(estimator, "n_features_in_", None)
         and not hasattr(estimator, "feature_names_in_")
-        and bool(np.isfinite(X).all())
+        and (not finite or bool(np.isfinite(X).all()))
     )
 
 
@@ -239,8 +249,8 @@ class BaseSparseMLP(BaseSparseNet):
             net.initialize_optimizer()
             self._update_training_params()
 
-    def _check_X(self, X, *, reset):
-        return check_X_array(self, X, reset=reset)
+    def _check_X(self, X, *, reset, finite=True):
+        return check_X_array(self, X, reset=reset, finite=finite)
 
     def _callbacks(self):
         callbacks = super()._callbacks()

@@ -290,7 +290,8 @@ default="adam"
                     "mapping='layered'; pass an undirected graph to have it layered."
                 )
 
-    def _check_X(self, X, *, reset):
+    def _check_X(self, X, *, reset, finite=True):
+        # Always checked (validate_data): sequences are encoded here anyway.
         values, lengths = self._sequences(X, reset=reset)
         return {"X": values, "lengths": lengths}
 
