@@ -46,6 +46,17 @@ def _module_dtype(module):
     return torch.float32
 
 
+def _declared(module, name, default):
+    """``module.name`` where its class declares it, else ``default``.
+
+    Looked up on the class first: a miss through ``nn.Module.__getattr__``
+    raises and catches an ``AttributeError`` (1.2 us against 0.2).
+    """
+    if hasattr(type(module), name):
+        return getattr(module, name)
+    return default
+
+
 def _to_tensor(value, device, dtype, rows):
     value = _pad(np.asarray(value), rows)
     if device == "cpu" and value.dtype.kind in "fiub" and value.flags.writeable:
@@ -82,12 +93,13 @@ def predict_module(module, X, *, device="cpu", check_finite=False):
     # A compressed network pads only the layers that need it (its sparse
     # layers do not): a 90 % LeNet, all CSR, took 65 us for one row and 210
     # for eight.
-    pads_itself = getattr(module, "pads_dense_rows", False)
+    pads_itself = _declared(module, "pads_dense_rows", False)
     rows = 1 if pads_itself else MIN_ROWS
     kwargs = {"pad_rows": MIN_ROWS} if pads_itself else {}
     inputs = X if isinstance(X, dict) else {None: X}
     n = len(next(iter(inputs.values())))
-    bounds = chunk_bounds(n, getattr(module, "predict_block_rows", None) or BLOCK_ROWS)
+    block_rows = _declared(module, "predict_block_rows", None) or BLOCK_ROWS
+    bounds = chunk_bounds(n, block_rows)
     outputs = []
     with torch.inference_mode():
         for start, stop in zip(bounds[:-1], bounds[1:]):
