@@ -185,6 +185,7 @@ def test_predictions_across_blocks_are_each_samples_own(digits):
     big = np.tile(X, (3, 1))[:700].astype(np.float32)
     proba = small.predict_proba(big)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert proba.flags.f_contiguous and proba.dtype == np.float64  # as documented
     np.testing.assert_array_equal(proba[::50], small.predict_proba(big[::50]))
     np.testing.assert_array_equal(proba[600:], small.predict_proba(big[600:]))
     np.testing.assert_array_equal(proba[255:258], small.predict_proba(big[255:258]))

@@ -128,11 +128,25 @@ class SparseClassifierMixin:
         return raw
 
     def predict_log_proba(self, X):
-        """Logarithm of the class probabilities."""
+        """Logarithm of the class probabilities.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+            In Fortran order, as :meth:`predict_proba`.
+        """
         return _log_softmax(self._forward(X))
 
     def predict_proba(self, X):
-        """Class probabilities (softmax of the network's outputs)."""
+        """Class probabilities (softmax of the network's outputs).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), float64
+            In Fortran order: the softmax runs class-major, and a C-ordered
+            copy cost more than the whole softmax at 10,000 samples (take
+            ``np.ascontiguousarray`` of it where C order is needed).
+        """
         # One exp, not exp(log_softmax): 58 -> ~20 us on 256x10 logits.
         z = _class_major(self._forward(X))
         z -= z.max(axis=0)
